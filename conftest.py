@@ -1,0 +1,6 @@
+"""Test settings: the nbval kernels inherit this environment (no caches, no progress bars, fixed dates)."""
+import os
+
+os.environ["LAB3_CACHE"] = "0"
+os.environ["TQDM_DISABLE"] = "1"
+os.environ["SOURCE_DATE_EPOCH"] = "0"

@@ -1,0 +1,52 @@
+"""Test-set accuracy in one bare forward pass over tensors, with the lab's device choice."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+
+def device() -> torch.device:
+    """The lab's device selection: CUDA when available, CPU otherwise."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _as_tensors(data: Dataset | tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    if isinstance(data, tuple) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data):
+        x, y = data
+    elif isinstance(data, Dataset):
+        items = [data[i] for i in range(len(data))]
+        x = torch.stack([it[0] for it in items])
+        y = torch.as_tensor([int(it[1]) for it in items])
+    else:
+        raise TypeError("data must be (images, labels) tensors or a torch Dataset of (image, label) items")
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(f"images and labels disagree in length: {x.shape[0]} vs {y.shape[0]}")
+    return x, y
+
+
+@torch.inference_mode()
+def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 10000) -> torch.Tensor:
+    """Predicted class of every image (argmax of the logits), batched to bound memory."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    dev = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    out = torch.cat([model(images[i:i + batch_size].to(dev)).argmax(dim=1).cpu()
+                     for i in range(0, images.shape[0], batch_size)])
+    model.train(was_training)
+    return out
+
+
+def count_correct(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> int:
+    """Number of images whose predicted class equals the label."""
+    return int((predict(model, images) == labels).sum())
+
+
+def accuracy(model: nn.Module, data: Dataset | tuple[torch.Tensor, torch.Tensor]) -> float:
+    """Fraction of ``data`` classified correctly; ``data`` is (images, labels) tensors or a Dataset."""
+    x, y = _as_tensors(data)
+    if y.numel() == 0:
+        raise ValueError("data is empty")
+    return count_correct(model, x, y) / y.numel()

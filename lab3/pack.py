@@ -1,0 +1,169 @@
+"""Real low-bit storage: integer weight codes bit-packed into a safetensors file.
+
+A packed file holds, per Linear layer, the weight codes as ``bits``-bit unsigned integers packed
+little-endian into bytes (optionally lzma-compressed on top), the float32 scale(s) and the float32 bias.
+Its metadata (plain JSON strings) has what rebuilds the model, even a pruned one with smaller layers,
+and the sha256 of the rebuilt weights. safetensors holds no pickle, so loading a file runs no code;
+anything that does not check out is a ``ValueError`` naming the file.
+"""
+from __future__ import annotations
+
+import json
+import lzma
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+from torch import nn
+
+from lab3 import fileio
+from lab3.model import SimpleDNN, from_state_dict, state_sha256
+from lab3.quantize import QParams, Scheme, check_bits, dequantize, linear_layers, weight_codes
+
+FORMAT = "lab3.packed/1"
+CODECS = ("none", "lzma")
+
+
+def pack_bits(values: np.ndarray, bits: int) -> np.ndarray:
+    """Pack unsigned integers < 2**bits into a uint8 array, little-endian bit order, ceil(n*bits/8) bytes."""
+    check_bits(bits, 1, 8)
+    v = np.ascontiguousarray(values, dtype=np.uint8).ravel()
+    if v.size and int(v.max()) >= 2**bits:
+        raise ValueError(f"values must be < 2**{bits}, got max {int(v.max())}")
+    if bits == 8:
+        return v.copy()
+    planes = (v[:, None] >> np.arange(bits, dtype=np.uint8)) & 1
+    return np.packbits(planes.ravel(), bitorder="little")
+
+
+def unpack_bits(packed: np.ndarray, bits: int, count: int) -> np.ndarray:
+    """Inverse of ``pack_bits``: the first ``count`` values as uint8."""
+    check_bits(bits, 1, 8)
+    need = -(-count * bits // 8)
+    if packed.size != need:
+        raise ValueError(f"expected {need} packed bytes for {count} values of {bits} bits, found {packed.size}")
+    if bits == 8:
+        return packed.astype(np.uint8, copy=True)
+    planes = np.unpackbits(packed, bitorder="little")[: count * bits].reshape(count, bits)
+    return (planes << np.arange(bits, dtype=np.uint8)).sum(axis=1, dtype=np.uint8)
+
+
+def _layer_blob(codes: torch.Tensor, qp: QParams, codec: str) -> np.ndarray:
+    unsigned = (codes.to(torch.int64) - qp.qmin).numpy().astype(np.uint8)
+    packed = pack_bits(unsigned, qp.bits)
+    if codec == "lzma":
+        packed = np.frombuffer(lzma.compress(packed.tobytes(), preset=9 | lzma.PRESET_EXTREME), dtype=np.uint8)
+    return packed
+
+
+def save_packed(model: nn.Module, path: str | os.PathLike, bits: int = 8, scheme: Scheme | None = None,
+                codes: Mapping[str, tuple[torch.Tensor, QParams]] | None = None, compress: str = "none",
+                metadata: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Write ``model``'s weights as ``bits``-bit codes + scales to a safetensors file; return its summary.
+
+    The codes come from ``codes`` (e.g. from GPTQ) or else from ``scheme`` (default: per-channel MSE clipping,
+    symmetric levels). Biases are stored as float32.
+    """
+    from safetensors.numpy import save_file
+
+    if not isinstance(model, SimpleDNN):
+        raise TypeError(f"model must be a SimpleDNN, got {type(model).__name__}")
+    check_bits(bits, 2, 8)
+    if compress not in CODECS:
+        raise ValueError(f"compress must be one of {CODECS}, got {compress!r}")
+    if codes is None:
+        scheme = scheme or Scheme(bits, "mse", "channel")
+        if scheme.bits != bits:
+            raise ValueError(f"scheme.bits={scheme.bits} disagrees with bits={bits}")
+        codes = weight_codes(model, scheme)
+    tensors: dict[str, np.ndarray] = {}
+    layers = []
+    state: dict[str, torch.Tensor] = {}
+    for name, layer in linear_layers(model):
+        if name not in codes:
+            raise ValueError(f"codes has no entry for layer {name!r}")
+        c, qp = codes[name]
+        if qp.bits != bits:
+            raise ValueError(f"layer {name} was quantized to {qp.bits} bits, not {bits}")
+        if tuple(c.shape) != tuple(layer.weight.shape):
+            raise ValueError(f"codes for {name} have shape {tuple(c.shape)}, weight has {tuple(layer.weight.shape)}")
+        if int(c.min()) < qp.qmin or int(c.max()) > qp.qmax:
+            raise ValueError(f"codes for {name} fall outside [{qp.qmin}, {qp.qmax}]")
+        tensors[f"{name}.codes"] = _layer_blob(c, qp, compress)
+        tensors[f"{name}.scale"] = qp.scale.detach().to(torch.float32).reshape(-1).numpy()
+        tensors[f"{name}.bias"] = layer.bias.detach().to(torch.float32).numpy()
+        layers.append({"name": name, "shape": list(c.shape), "qmin": qp.qmin, "qmax": qp.qmax,
+                       "per_channel": qp.per_channel})
+        state[f"{name}.weight"] = dequantize(c, qp)
+        state[f"{name}.bias"] = layer.bias.detach().to(torch.float32)
+    meta = {"format": FORMAT, "bits": str(bits), "codec": compress, "sizes": json.dumps(model.sizes),
+            "layers": json.dumps(layers), "sha256": state_sha256(state),
+            "scheme": json.dumps(scheme.__dict__ if scheme is not None else {"method": "external"}),
+            "extra": json.dumps(dict(metadata or {}))}
+    with fileio.atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
+    size = Path(path).stat().st_size
+    return {"path": str(path), "bytes": size, "bits": bits, "codec": compress, "sha256": meta["sha256"],
+            "parameters": sum(p.numel() for p in model.parameters())}
+
+
+def _bad(path: Path, why: str) -> ValueError:
+    return ValueError(f"{path}: not a valid lab3 packed model: {why}")
+
+
+def read_packed(path: str | os.PathLike) -> tuple[SimpleDNN, dict[str, Any]]:
+    """Load a packed file into a float32 SimpleDNN; return (model, metadata). No code from the file runs."""
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such packed model file")
+    try:
+        with safe_open(str(path), framework="numpy") as fh:
+            meta = fh.metadata() or {}
+            if meta.get("format") != FORMAT:
+                raise _bad(path, f"format is {meta.get('format')!r}, expected {FORMAT!r}")
+            arrays = {key: fh.get_tensor(key) for key in fh.keys()}
+    except (SafetensorError, OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _bad(path, f"unreadable safetensors data ({str(exc)[:160]})") from None
+    try:
+        bits = int(meta["bits"])
+        codec = meta["codec"]
+        layers = json.loads(meta["layers"])
+        sizes = json.loads(meta["sizes"])
+        extra = json.loads(meta.get("extra", "{}"))
+        scheme = json.loads(meta.get("scheme", "{}"))
+        check_bits(bits, 2, 8)
+        if codec not in CODECS:
+            raise ValueError(f"unknown codec {codec!r}")
+        state: dict[str, torch.Tensor] = {}
+        for spec in layers:
+            name, shape = spec["name"], tuple(int(s) for s in spec["shape"])
+            blob = arrays[f"{name}.codes"]
+            if blob.dtype != np.uint8:
+                raise ValueError(f"{name}.codes has dtype {blob.dtype}, expected uint8")
+            if codec == "lzma":
+                blob = np.frombuffer(lzma.decompress(blob.tobytes()), dtype=np.uint8)
+            count = shape[0] * shape[1]
+            codes = torch.from_numpy(unpack_bits(blob, bits, count).astype(np.int32)).reshape(shape) + int(spec["qmin"])
+            scale = torch.from_numpy(arrays[f"{name}.scale"].astype(np.float32, copy=True))
+            scale = scale.reshape(shape[0], 1) if spec["per_channel"] else scale.reshape(())
+            qp = QParams(scale, int(spec["qmin"]), int(spec["qmax"]), bits)
+            state[f"{name}.weight"] = dequantize(codes, qp)
+            state[f"{name}.bias"] = torch.from_numpy(arrays[f"{name}.bias"].astype(np.float32, copy=True))
+    except (KeyError, ValueError, TypeError, lzma.LZMAError, RuntimeError, json.JSONDecodeError) as exc:
+        raise _bad(path, str(exc)[:200]) from None
+    if state_sha256(state) != meta.get("sha256"):
+        raise _bad(path, "weights do not match the sha256 in its metadata (file corrupted?)")
+    model = from_state_dict(state, str(path))
+    if model.sizes != sizes:
+        raise _bad(path, f"layer sizes {model.sizes} disagree with metadata {sizes}")
+    return model, {"bits": bits, "codec": codec, "sizes": sizes, "sha256": meta["sha256"], "scheme": scheme,
+                   "extra": extra, "bytes": path.stat().st_size}
+
+
+def load_packed(path: str | os.PathLike) -> SimpleDNN:
+    """Load a packed file (see ``save_packed``) into a working float32 SimpleDNN."""
+    return read_packed(path)[0]

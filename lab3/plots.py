@@ -1,0 +1,238 @@
+"""The report's figures. Each function takes results (lists of dicts or tensors) and returns a Figure."""
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any, Sequence
+
+import matplotlib
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+WIDTH = 7.0  # inches: fits the PDF's text width at 100%
+STYLE = {
+    "figure.dpi": 110, "savefig.dpi": 110, "font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9,
+    "legend.fontsize": 8, "xtick.labelsize": 8, "ytick.labelsize": 8, "axes.grid": True, "grid.alpha": 0.3,
+    "figure.constrained_layout.use": True, "pdf.fonttype": 42,
+}
+
+
+def use_style() -> None:
+    """Apply the report's matplotlib style (sizes chosen for a 7-inch text width)."""
+    matplotlib.rcParams.update(STYLE)
+
+
+def _pct(values: Sequence[float]) -> np.ndarray:
+    return 100 * np.asarray(values, dtype=float)
+
+
+def _errorbars(rows: Sequence[dict[str, Any]]) -> np.ndarray:
+    acc = _pct([r["accuracy"] for r in rows])
+    return np.vstack([acc - _pct([r["ci_low"] for r in rows]), _pct([r["ci_high"] for r in rows]) - acc])
+
+
+def weight_histogram(weights: torch.Tensor, title: str = "All weights of fc1..fc4",
+                     marks: dict[str, float] | None = None, bins: int = 201) -> Figure:
+    """Histogram of weight values on a log count scale, with optional vertical marks (e.g. candidate q)."""
+    fig, ax = plt.subplots(figsize=(WIDTH, 2.8))
+    ax.hist(weights.detach().flatten().numpy(), bins=bins, color="#4477aa")
+    ax.set_yscale("log")
+    ax.set(title=title, xlabel="weight value", ylabel="count (log scale)")
+    for i, (label, x) in enumerate((marks or {}).items()):
+        color = f"C{i + 1}"
+        ax.axvline(x, color=color, lw=1, ls="--", label=f"±{label} = {x:.3g}")
+        ax.axvline(-x, color=color, lw=1, ls="--")
+    if marks:
+        ax.legend(loc="upper right")
+    return fig
+
+
+def accuracy_vs_bits_and_q(grid: Sequence[dict[str, Any]], full_accuracy: float) -> Figure:
+    """The lab's two plots: accuracy vs bits for each q, and accuracy vs q for each bit width."""
+    by_q: dict[str, list] = defaultdict(list)
+    by_bits: dict[int, list] = defaultdict(list)
+    for r in grid:
+        by_q[r["q_label"]].append(r)
+        by_bits[r["bits"]].append(r)
+    fig, axes = plt.subplots(1, 2, figsize=(WIDTH, 3.2))
+    for label, rows in sorted(by_q.items(), key=lambda kv: kv[1][0]["q"]):
+        rows = sorted(rows, key=lambda r: r["bits"])
+        axes[0].errorbar([r["bits"] for r in rows], _pct([r["accuracy"] for r in rows]), yerr=_errorbars(rows),
+                         marker="o", ms=3, capsize=2, label=f"q = {rows[0]['q']:.3g} ({label})")
+    axes[0].set(title="Accuracy vs bits, one line per q", xlabel="bits l", ylabel="test accuracy (%)")
+    for bits, rows in sorted(by_bits.items()):
+        rows = sorted(rows, key=lambda r: r["q"])
+        axes[1].errorbar([r["q"] for r in rows], _pct([r["accuracy"] for r in rows]), yerr=_errorbars(rows),
+                         marker="o", ms=3, capsize=2, label=f"l = {bits}")
+    axes[1].set(title="Accuracy vs q, one line per bit width", xlabel="half-range q", ylabel="test accuracy (%)")
+    for ax in axes:
+        ax.axhline(100 * full_accuracy, color="k", lw=0.8, ls=":", label="full precision")
+        ax.set_ylim(0, 100)
+    axes[0].legend(fontsize=7, loc="lower right")
+    axes[1].legend(fontsize=7, loc="lower right", ncol=2)
+    return fig
+
+
+def accuracy_heatmap(grid: Sequence[dict[str, Any]]) -> Figure:
+    """Heatmap of accuracy over the q x bits grid, every cell annotated."""
+    qs = sorted({(r["q"], r["q_label"]) for r in grid})
+    bits = sorted({r["bits"] for r in grid})
+    table = np.full((len(qs), len(bits)), np.nan)
+    for r in grid:
+        table[qs.index((r["q"], r["q_label"])), bits.index(r["bits"])] = 100 * r["accuracy"]
+    fig, ax = plt.subplots(figsize=(WIDTH, 0.42 * len(qs) + 1.2))
+    im = ax.imshow(table, cmap="viridis", vmin=0, vmax=100, aspect="auto")
+    for i in range(len(qs)):
+        for j in range(len(bits)):
+            v = table[i, j]
+            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7, color="w" if v < 60 else "k")
+    ax.set_xticks(range(len(bits)), [str(b) for b in bits])
+    ax.set_yticks(range(len(qs)), [f"{q:.3g}  ({label})" for q, label in qs])
+    ax.set(xlabel="bits l", ylabel="half-range q", title="Test accuracy (%) of the lab's quantizer")
+    ax.grid(False)
+    fig.colorbar(im, ax=ax, label="accuracy (%)")
+    return fig
+
+
+def histogram_pair(original: torch.Tensor, quantized: torch.Tensor, title: str, bins: int = 201,
+                   log: bool = True, axes: Sequence[Any] | None = None) -> Figure:
+    """Original vs quantized weight histograms side by side (shared x range)."""
+    if axes is None:
+        fig, axes = plt.subplots(1, 2, figsize=(WIDTH, 2.4), sharex=True)
+    else:
+        fig = axes[0].figure
+    o, q = original.detach().flatten().numpy(), quantized.detach().flatten().numpy()
+    lo, hi = float(min(o.min(), q.min())), float(max(o.max(), q.max()))
+    levels = np.unique(q)
+    axes[0].hist(o, bins=np.linspace(lo, hi, bins), color="#4477aa")
+    axes[1].hist(q, bins=np.linspace(lo, hi, bins), color="#cc6677")
+    axes[0].set(title=f"{title}: original", xlabel="weight value", ylabel="count" + (" (log)" if log else ""))
+    axes[1].set(title=f"{title}: quantized ({levels.size} distinct values)", xlabel="weight value")
+    if log:
+        for ax in axes:
+            ax.set_yscale("log")
+    return fig
+
+
+def per_layer_histograms(original: dict[str, torch.Tensor], quantized: dict[str, torch.Tensor]) -> Figure:
+    """One row per layer: original vs quantized weights (log counts)."""
+    names = list(original)
+    fig, axes = plt.subplots(len(names), 2, figsize=(WIDTH, 1.9 * len(names)))
+    for row, name in zip(np.atleast_2d(axes), names):
+        histogram_pair(original[name], quantized[name], name, axes=row)
+    return fig
+
+
+def method_comparison(rows: Sequence[dict[str, Any]], full_accuracy: float) -> Figure:
+    """Accuracy vs bits, one line per quantization method, with 95% intervals; a zoom panel at the top."""
+    by_method: dict[str, list] = defaultdict(list)
+    for r in rows:
+        by_method[r["method"]].append(r)
+    fig, axes = plt.subplots(1, 2, figsize=(WIDTH, 3.2))
+    for i, (method, rs) in enumerate(by_method.items()):
+        rs = sorted(rs, key=lambda r: r["bits"])
+        for ax in axes:
+            ax.errorbar([r["bits"] for r in rs], _pct([r["accuracy"] for r in rs]), yerr=_errorbars(rs),
+                        marker="os^vD<>p*h"[i % 10], ms=4, capsize=2, label=method)
+    for ax in axes:
+        ax.axhline(100 * full_accuracy, color="k", lw=0.8, ls=":", label="full precision")
+        ax.set(xlabel="bits", xticks=sorted({r["bits"] for r in rows}))
+    axes[0].set(ylabel="test accuracy (%)", title="All methods", ylim=(0, 100))
+    axes[1].set(title="Zoom: within 3 pp of full precision",
+                ylim=(100 * full_accuracy - 3, 100 * full_accuracy + 0.5))
+    axes[0].legend(fontsize=7, loc="lower right")
+    return fig
+
+
+def lab_pruning_plots(rows: Sequence[dict[str, Any]], time_key: str = "lab_loop_s",
+                      time_label: str = "lab loop time (s)") -> Figure:
+    """The lab's six plots: accuracy, parameters and inference time against each other and the ratio."""
+    rows = sorted(rows, key=lambda r: r["ratio"])
+    ratio = [r["ratio"] for r in rows]
+    params = [r["parameters"] for r in rows]
+    acc = _pct([r["accuracy"] for r in rows])
+    t = [r[time_key] for r in rows]
+    panels = [(params, acc, "parameters", "accuracy (%)", True), (t, acc, time_label, "accuracy (%)", False),
+              (ratio, acc, "pruning ratio", "accuracy (%)", False), (params, t, "parameters", time_label, True),
+              (ratio, t, "pruning ratio", time_label, False), (ratio, params, "pruning ratio", "parameters", False)]
+    fig, axes = plt.subplots(2, 3, figsize=(WIDTH, 4.6))
+    for ax, (x, y, xl, yl, logx) in zip(axes.flat, panels):
+        ax.plot(x, y, marker="o", ms=3)
+        ax.set(xlabel=xl, ylabel=yl, title=f"{yl.split(' (')[0]} vs {xl.split(' (')[0]}")
+        if logx:
+            ax.set_xscale("log")
+        if yl == "parameters":
+            ax.set_yscale("log")
+    return fig
+
+
+def timing_breakdown(rows: Sequence[dict[str, Any]], loading_s: float) -> Figure:
+    """Where the lab's 'inference time' goes: lab loop vs pure forward pass vs data loading alone."""
+    rows = sorted(rows, key=lambda r: r["ratio"])
+    ratio = [r["ratio"] for r in rows]
+    fig, ax = plt.subplots(figsize=(WIDTH, 2.8))
+    ax.plot(ratio, [r["lab_loop_s"] for r in rows], marker="o", ms=3, label="lab loop (DataLoader + model)")
+    ax.plot(ratio, [r["throughput_s"] for r in rows], marker="s", ms=3, label="forward pass of the test set tensor")
+    ax.axhline(loading_s, color="k", ls=":", lw=1, label="DataLoader + transforms alone")
+    ax.set(xlabel="pruning ratio", ylabel="seconds for 10,000 images", yscale="log",
+           title="What the lab's timing measures")
+    ax.legend(fontsize=7)
+    return fig
+
+
+def pruning_comparison(rows: Sequence[dict[str, Any]], full_accuracy: float) -> Figure:
+    """Accuracy vs ratio for each pruning method, with 95% intervals; a zoom panel near full precision."""
+    by_method: dict[str, list] = defaultdict(list)
+    for r in rows:
+        by_method[r["method"]].append(r)
+    fig, axes = plt.subplots(1, 2, figsize=(WIDTH, 3.2))
+    for i, (method, rs) in enumerate(by_method.items()):
+        rs = sorted(rs, key=lambda r: r["ratio"])
+        for ax in axes:
+            ax.errorbar([r["ratio"] for r in rs], _pct([r["accuracy"] for r in rs]), yerr=_errorbars(rs),
+                        marker="os^vD"[i % 5], ms=4, capsize=2, label=method)
+    for ax in axes:
+        ax.axhline(100 * full_accuracy, color="k", lw=0.8, ls=":", label="full model")
+        ax.set(xlabel="pruning ratio")
+    axes[0].set(ylabel="test accuracy (%)", title="All ratios", ylim=(0, 100))
+    axes[1].set(title="Zoom: within 3 pp of the full model", ylim=(100 * full_accuracy - 3, 100 * full_accuracy + 0.5),
+                xlim=(0.75, 1.0))
+    axes[0].legend(fontsize=7, loc="lower left")
+    return fig
+
+
+def pareto(points: Sequence[dict[str, Any]], x_key: str, x_label: str, front: Sequence[dict[str, Any]],
+           references: Sequence[dict[str, Any]] = (), title: str = "", full_accuracy: float | None = None,
+           zoom_pp: float = 3.0) -> Figure:
+    """Accuracy vs a cost (log x): all points on the left, a zoom near full accuracy on the right.
+
+    Points are grouped by their 'group' key; the Pareto front is drawn as a step line; external references
+    (with a 'label') are starred and annotated.
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(WIDTH, 3.6), sharex=True)
+    groups: dict[str, list] = defaultdict(list)
+    for p in points:
+        groups[p["group"]].append(p)
+    f = sorted(front, key=lambda p: p[x_key])
+    for ax in axes:
+        for i, (group, ps) in enumerate(groups.items()):
+            ax.scatter([p[x_key] for p in ps], _pct([p["accuracy"] for p in ps]), s=16,
+                       marker="os^vD<>ph"[i % 9], label=group, alpha=0.8)
+        ax.plot([p[x_key] for p in f], _pct([p["accuracy"] for p in f]), color="k", lw=1, drawstyle="steps-post",
+                label="Pareto front")
+        for ref in references:
+            ax.scatter([ref[x_key]], [100 * ref["accuracy"]], marker="*", s=90, color="crimson", zorder=5,
+                       label=ref["label"])
+        if full_accuracy is not None:
+            ax.axhline(100 * full_accuracy, color="k", lw=0.8, ls=":")
+            ax.axhline(100 * full_accuracy - 0.5, color="grey", lw=0.8, ls="--", label="full model − 0.5 pp")
+        ax.set(xscale="log", xlabel=x_label)
+    axes[0].set(ylabel="test accuracy (%)", title=f"{title}: all models", ylim=(0, 100))
+    if full_accuracy is not None:
+        axes[1].set_ylim(100 * full_accuracy - zoom_pp, 100 * full_accuracy + 0.4)
+    axes[1].set_title(f"zoom: within {zoom_pp:g} pp of the full model")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=7, bbox_to_anchor=(0.5, -0.16))
+    return fig

@@ -1,0 +1,144 @@
+"""Structured pruning of whole neurons: the lab's ``prune_layer``, and pruning that keeps accuracy.
+
+``prune_layer`` is the lab's function verbatim in behaviour. Its quirks are kept and tested: it scores
+neurons by the L2 norm of their incoming weights, takes the ``k = int(n * ratio)``-th smallest score as
+threshold and keeps ``score >= threshold``, so with distinct scores it removes ``k - 1`` neurons and keeps
+``n - k + 1``; ties at the threshold keep more; ``k == 0`` makes ``torch.kthvalue`` fail, which we turn
+into a clear error.
+
+``prune_model`` returns a new, physically smaller SimpleDNN. Beyond the lab it offers an exact-ratio
+rule, data-aware importance (activation RMS on calibration images times the outgoing weight norm) and a
+least-squares repair of the next layer so that it reproduces the original network's pre-activations.
+"""
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+
+from lab3.calibrate import layer_io
+from lab3.model import SimpleDNN
+
+Rule = Literal["lab", "exact"]
+Importance = Literal["l2", "activation"]
+RULES = ("lab", "exact")
+IMPORTANCES = ("l2", "activation")
+
+
+def check_ratio(ratio: float) -> float:
+    """Validate a pruning ratio: a finite number in [0, 1)."""
+    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not math.isfinite(ratio) \
+            or not 0 <= ratio < 1:
+        raise ValueError(f"ratio (fraction of neurons to remove) must be in [0, 1), got {ratio!r}")
+    return float(ratio)
+
+
+def prune_layer(weights_a: torch.Tensor, bias_a: torch.Tensor, weights_b: torch.Tensor,
+                ratio: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The lab's prune_layer: drop layer A's low-L2 neurons (rows) and layer B's matching inputs (columns)."""
+    ratio = check_ratio(ratio)
+    if weights_a.dim() != 2 or weights_b.dim() != 2 or bias_a.shape != weights_a.shape[:1] \
+            or weights_b.shape[1] != weights_a.shape[0]:
+        raise ValueError(f"shapes do not chain: weights_a {tuple(weights_a.shape)}, bias_a {tuple(bias_a.shape)}, "
+                         f"weights_b {tuple(weights_b.shape)}")
+    scores = torch.norm(weights_a, 2, dim=1)
+    n = scores.numel()
+    k = int(n * ratio)
+    if k == 0:
+        raise ValueError(f"the lab's prune_layer needs int(n * ratio) >= 1, but n={n} and ratio={ratio} give 0 "
+                         f"(torch.kthvalue has no 0th value); use ratio >= {1 / n:.4g} or rule='exact'")
+    threshold, _ = torch.kthvalue(scores, k)
+    condition = scores >= threshold
+    return weights_a[condition], bias_a[condition], weights_b[:, condition]
+
+
+def lab_kept(n: int, ratio: float) -> int:
+    """Neurons the lab's rule keeps out of ``n`` when scores are distinct: ``n - int(n * ratio) + 1``."""
+    return n - int(n * check_ratio(ratio)) + 1
+
+
+def keep_mask(scores: torch.Tensor, ratio: float, rule: Rule = "lab") -> torch.Tensor:
+    """Boolean mask of neurons to keep: the lab's threshold rule, or exactly ``n - round(n * ratio)`` best."""
+    ratio = check_ratio(ratio)
+    n = scores.numel()
+    if rule == "lab":
+        k = int(n * ratio)
+        if k == 0:
+            return torch.ones(n, dtype=torch.bool)
+        threshold, _ = torch.kthvalue(scores, k)
+        return scores >= threshold
+    if rule != "exact":
+        raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
+    keep = n - round(n * ratio)
+    if keep < 1:
+        raise ValueError(f"ratio={ratio} would remove all {n} neurons of a layer; use a smaller ratio")
+    # stable: among equal scores the lower index wins, so ties never change the count
+    order = torch.argsort(scores, descending=True, stable=True)
+    mask = torch.zeros(n, dtype=torch.bool)
+    mask[order[:keep]] = True
+    return mask
+
+
+def least_squares_layer(inputs: torch.Tensor, targets: torch.Tensor,
+                        ridge: float = 1e-3) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weight and bias minimizing ||inputs W^T + b - targets||² + ridge·mean(diag(XᵀX))·||W||² (float64 solve)."""
+    if inputs.shape[0] != targets.shape[0]:
+        raise ValueError(f"inputs and targets disagree in rows: {inputs.shape[0]} vs {targets.shape[0]}")
+    a = torch.cat([inputs.double(), torch.ones(inputs.shape[0], 1, dtype=torch.float64)], dim=1)
+    gram = a.T @ a
+    scale = gram.diagonal()[:-1].mean().clamp_min(1e-12)
+    gram.diagonal()[:-1].add_((ridge + 1e-9) * scale)  # the 1e-9 keeps dead (always-zero) inputs solvable
+    solution = torch.linalg.solve(gram, a.T @ targets.double())
+    return solution[:-1].T.float().contiguous(), solution[-1].float().contiguous()
+
+
+def prune_model(model: SimpleDNN, ratio: float, rule: Rule = "lab", importance: Importance = "l2",
+                repair: bool = False, calibration: torch.Tensor | None = None,
+                ridge: float = 1e-3) -> SimpleDNN:
+    """A new SimpleDNN with ``ratio`` of the neurons of fc1..fc3 removed; the input model is unchanged.
+
+    rule='lab' and importance='l2' reproduce the lab's prune_model exactly. importance='activation' and
+    repair=True need ``calibration`` images (see ``lab3.calibrate.calibration_images``).
+    """
+    ratio = check_ratio(ratio)
+    if not isinstance(model, SimpleDNN):
+        raise TypeError(f"model must be a SimpleDNN, got {type(model).__name__}")
+    if rule not in RULES:
+        raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
+    if importance not in IMPORTANCES:
+        raise ValueError(f"importance must be one of {IMPORTANCES}, got {importance!r}")
+    needs_data = importance == "activation" or repair
+    if needs_data and calibration is None:
+        raise ValueError("importance='activation' and repair=True need calibration images")
+    if not (isinstance(ridge, (int, float)) and math.isfinite(ridge) and ridge >= 0):
+        raise ValueError(f"ridge must be a finite number >= 0, got {ridge!r}")
+    weights = [model.fc1.weight, model.fc2.weight, model.fc3.weight, model.fc4.weight]
+    biases = [model.fc1.bias, model.fc2.bias, model.fc3.bias, model.fc4.bias]
+    w = [t.detach().clone() for t in weights]
+    b = [t.detach().clone() for t in biases]
+    original_io = layer_io(model, calibration) if needs_data else None
+    for i in range(3):
+        current = _assemble(w, b)
+        io = layer_io(current, calibration) if needs_data else None
+        if importance == "l2":
+            scores = torch.norm(w[i], 2, dim=1)
+        else:
+            rms = io[i + 1][0].double().pow(2).mean(dim=0).sqrt()
+            scores = (rms * torch.norm(w[i + 1].double(), 2, dim=0)).float()
+        mask = keep_mask(scores, ratio, rule)
+        w[i], b[i], w[i + 1] = w[i][mask], b[i][mask], w[i + 1][:, mask]
+        if repair:
+            kept_inputs = io[i + 1][0][:, mask]
+            w[i + 1], b[i + 1] = least_squares_layer(kept_inputs, original_io[i + 1][1], ridge)
+    return _assemble(w, b)
+
+
+def _assemble(w: list[torch.Tensor], b: list[torch.Tensor]) -> SimpleDNN:
+    model = SimpleDNN(hidden=[w[0].shape[0], w[1].shape[0], w[2].shape[0]], in_features=w[0].shape[1],
+                      num_classes=w[3].shape[0])
+    with torch.no_grad():
+        for layer, wi, bi in zip((model.fc1, model.fc2, model.fc3, model.fc4), w, b):
+            layer.weight.copy_(wi)
+            layer.bias.copy_(bi)
+    return model.eval()

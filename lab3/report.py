@@ -1,0 +1,109 @@
+"""Small helpers the chapter notebooks share: setup, parameter echo, Markdown tables and sentences.
+
+Tables are emitted as Markdown so that the book renders them as real tables in both HTML and PDF.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import yaml
+
+from lab3 import paths, plots
+
+PARAMS_DIR = paths.PROJECT_ROOT / "notebooks" / "params"
+
+
+def setup() -> None:
+    """Notebook setup: figure style, PNG + PDF figure outputs (vector figures for LaTeX), quiet libraries."""
+    plots.use_style()
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=UserWarning, module="torch")
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+    os.environ.setdefault("SOURCE_DATE_EPOCH", "0")
+    try:
+        from IPython import get_ipython
+        from matplotlib_inline.backend_inline import set_matplotlib_formats
+
+        if get_ipython() is not None:
+            set_matplotlib_formats("png", "pdf")
+    except ImportError:  # outside Jupyter: nothing to configure
+        pass
+
+
+def default_parameters(chapter: str) -> dict[str, Any]:
+    """The versioned defaults of a chapter: ``notebooks/params/<chapter>.yaml``."""
+    path = PARAMS_DIR / f"{chapter}.yaml"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no parameter file for chapter {chapter!r}")
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def markdown(text: str) -> None:
+    """Display Markdown in a notebook."""
+    from IPython.display import Markdown, display
+
+    display(Markdown(text))
+
+
+def table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str, Callable[[Any], str] | str]]) -> str:
+    """A Markdown table: ``columns`` are (key, header, format) where format is a format spec or a function."""
+    head = "| " + " | ".join(h for _, h, _ in columns) + " |"
+    rule = "|" + "|".join("---:" if not isinstance(fmt, str) or fmt else "---" for _, _, fmt in columns) + "|"
+    lines = [head, rule]
+    for row in rows:
+        cells = []
+        for key, _, fmt in columns:
+            value = row.get(key, "")
+            cells.append(fmt(value) if callable(fmt) else (format(value, fmt) if fmt and value != "" else str(value)))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def show_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str, Any]]) -> None:
+    """Display ``table(rows, columns)``."""
+    markdown(table(rows, columns))
+
+
+def show_parameters(params: dict[str, Any], source: str | None = None) -> None:
+    """Echo the parameters this chapter ran with, so the rendered book says which ones produced it."""
+    rows = [{"name": k, "value": f"`{v!r}`"} for k, v in params.items()]
+    note = f" (defaults from `{source}`, overridable with papermill `-p` or `-f`)" if source else ""
+    markdown(f"**Parameters of this run**{note}:\n\n" + table(rows, [("name", "parameter", ""), ("value", "value", "")]))
+
+
+def pct(x: float, digits: int = 2) -> str:
+    """0.9883 -> '98.83%'."""
+    return f"{100 * x:.{digits}f}%"
+
+
+def pp(x: float, digits: int = 2) -> str:
+    """A difference of fractions in signed percentage points: -0.0041 -> '−0.41 pp'."""
+    return f"{100 * x:+.{digits}f} pp".replace("-", "−")
+
+
+def acc_ci(row: dict[str, Any]) -> str:
+    """'98.83% [98.61, 99.02]': accuracy with its 95% interval, from a record with correct/total."""
+    return f"{100 * row['accuracy']:.2f}% [{100 * row['ci_low']:.2f}, {100 * row['ci_high']:.2f}]"
+
+
+def megabytes(n: int) -> str:
+    """Bytes as 'x.xx MB' (10^6)."""
+    return f"{n / 1e6:,.2f} MB"
+
+
+def human_bytes(n: int) -> str:
+    """Bytes as KB or MB (10^3 / 10^6), whichever reads better."""
+    return f"{n / 1e3:,.1f} KB" if n < 1e6 else f"{n / 1e6:,.2f} MB"
+
+
+def relpath(path: str | os.PathLike) -> str:
+    """A path shown relative to the project folder (stable across machines)."""
+    p = Path(path).resolve()
+    try:
+        return str(p.relative_to(paths.PROJECT_ROOT))
+    except ValueError:
+        return str(p)

@@ -1,0 +1,251 @@
+"""The report's sweeps: each point is one forward pass of the test set, cached on disk.
+
+Points are computed without copying the model: quantized weights are written into one scratch copy,
+which costs a fraction of a forward pass. Every record carries the exact correct count, so accuracies,
+confidence intervals and paired tests are all derived from it.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import time
+from typing import Any, Callable, Iterable, Sequence
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from lab3 import evaluate, stats
+from lab3.cache import ResultCache
+from lab3.model import SimpleDNN, model_sha256
+from lab3.quantize import Scheme, check_bits, check_q, linear_layers, quantize_tensor, weights_vector
+
+Q_UNITS = ("max_abs", "absolute")
+
+
+def accuracy_record(correct: int, total: int) -> dict[str, Any]:
+    """Correct count, accuracy and its 95% Wilson interval as a plain dict."""
+    lo, hi = stats.wilson_interval(correct, total)
+    return {"correct": int(correct), "total": int(total), "accuracy": correct / total, "ci_low": lo, "ci_high": hi}
+
+
+def resolve_q_values(model: nn.Module, values: Sequence[float], unit: str = "max_abs",
+                     quantiles: Sequence[float] = ()) -> list[dict[str, Any]]:
+    """The q grid: ``values`` times max |w| (unit 'max_abs') or as given ('absolute'), plus |w| quantiles."""
+    if unit not in Q_UNITS:
+        raise ValueError(f"q unit must be one of {Q_UNITS}, got {unit!r}")
+    w = weights_vector(model).abs()
+    max_abs = float(w.max())
+    out = []
+    for v in values:
+        q = check_q(float(v) * max_abs if unit == "max_abs" else float(v))
+        out.append({"label": f"{v:g}·max|w|" if unit == "max_abs" else f"{v:g}", "q": q})
+    for p in quantiles:
+        if not 0 < p < 1:
+            raise ValueError(f"q quantiles must be in (0, 1), got {p!r}")
+        out.append({"label": f"|w| {100 * p:g}th pct", "q": check_q(quantile(w, p))})
+    out.sort(key=lambda d: d["q"])
+    return out
+
+
+def quantile(values: torch.Tensor, p: float) -> float:
+    """Exact ``p``-quantile (lower) of a large 1-D tensor via kthvalue (torch.quantile caps input size)."""
+    flat = values.flatten()
+    k = max(1, min(flat.numel(), math.ceil(p * flat.numel())))
+    return float(flat.kthvalue(k).values)
+
+
+class Scratch:
+    """One reusable copy of a model whose weights are overwritten per sweep point."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.base = model
+        self.model = copy.deepcopy(model).eval()
+
+    @torch.no_grad()
+    def load(self, state: dict[str, torch.Tensor]) -> nn.Module:
+        """Copy ``state`` (names as in the model's state_dict) into the scratch model and return it."""
+        params = dict(self.model.named_parameters())
+        for name, value in state.items():
+            params[name].copy_(value)
+        return self.model
+
+
+def lab_quantization_grid(model: SimpleDNN, images: torch.Tensor, labels: torch.Tensor,
+                          q_grid: Sequence[dict[str, Any]], bits_values: Iterable[int],
+                          quantize_bias: bool = False, cache: ResultCache | None = None,
+                          progress: bool | None = None) -> list[dict[str, Any]]:
+    """Accuracy of the lab's quantizer at every (q, bits); records carry q, its label, bits and counts."""
+    bits_values = [check_bits(b) for b in bits_values]
+    cache = cache or ResultCache()
+    scratch = Scratch(model)
+    digest = model_sha256(model)
+    points = [(entry, b) for entry in q_grid for b in bits_values]
+    out = []
+    for entry, bits in tqdm(points, desc="q × bits", disable=progress is False if progress is not None else None,
+                            leave=False):
+        def compute(entry=entry, bits=bits) -> dict[str, Any]:
+            state = {}
+            for name, p in model.named_parameters():
+                if name.endswith("weight") or quantize_bias:
+                    state[name] = quantize_tensor(p.detach(), entry["q"], bits)
+            correct = evaluate.count_correct(scratch.load(state), images, labels)
+            return accuracy_record(correct, labels.numel())
+
+        parts = {"kind": "lab-quant", "model": digest, "q": entry["q"], "bits": bits, "bias": quantize_bias,
+                 "data": tensor_key(images, labels)}
+        rec = cache.get_or_compute(parts, compute)
+        out.append({"q_label": entry["label"], "q": entry["q"], "bits": bits, **rec})
+    return out
+
+
+def tensor_key(*tensors: torch.Tensor) -> str:
+    """Content hash of some tensors, for cache keys (which data a point was computed on)."""
+    from lab3.model import state_sha256
+
+    return state_sha256({str(i): t for i, t in enumerate(tensors)})
+
+
+def scheme_accuracy(model: SimpleDNN, scheme: Scheme, images: torch.Tensor, labels: torch.Tensor,
+                    cache: ResultCache | None = None, scratch: Scratch | None = None) -> dict[str, Any]:
+    """Accuracy of ``model`` with its weights fake-quantized by ``scheme`` (cached)."""
+    from lab3.quantize import fake_quantize
+
+    cache = cache or ResultCache()
+    scratch = scratch or Scratch(model)
+
+    def compute() -> dict[str, Any]:
+        start = time.perf_counter()
+        state = {f"{name}.weight": fake_quantize(layer.weight.detach(), scheme.qparams(layer.weight.detach()))
+                 for name, layer in linear_layers(model)}
+        seconds = time.perf_counter() - start
+        correct = evaluate.count_correct(scratch.load(state), images, labels)
+        return {**accuracy_record(correct, labels.numel()), "quantize_seconds": seconds}
+
+    parts = {"kind": "scheme", "model": model_sha256(model), "scheme": scheme.__dict__,
+             "data": tensor_key(images, labels)}
+    return cache.get_or_compute(parts, compute)
+
+
+def cached_model_result(cache: ResultCache, parts: dict[str, Any],
+                        build: Callable[[], nn.Module], measure: Callable[[nn.Module], dict[str, Any]]) -> dict[str, Any]:
+    """Cache ``measure(build())`` under ``parts``: for points whose model is expensive to make."""
+    return cache.get_or_compute(parts, lambda: measure(build()))
+
+
+# --- conclusions drawn from a sweep ---------------------------------------------------------------
+
+
+def best_by(rows: Sequence[dict[str, Any]], key: str) -> dict[Any, dict[str, Any]]:
+    """For each value of ``key``, the row with the most correct answers (ties: the first)."""
+    best: dict[Any, dict[str, Any]] = {}
+    for r in rows:
+        if r[key] not in best or r["correct"] > best[r[key]]["correct"]:
+            best[r[key]] = r
+    return dict(sorted(best.items()))
+
+
+def within(rows: Sequence[dict[str, Any]], full_accuracy: float, tolerance_pp: float) -> list[dict[str, Any]]:
+    """Rows whose accuracy is at most ``tolerance_pp`` percentage points below ``full_accuracy``."""
+    if not (isinstance(tolerance_pp, (int, float)) and math.isfinite(tolerance_pp) and tolerance_pp >= 0):
+        raise ValueError(f"tolerance_pp must be a finite number >= 0, got {tolerance_pp!r}")
+    return [r for r in rows if 100 * (full_accuracy - r["accuracy"]) <= tolerance_pp + 1e-12]
+
+
+# --- the quantizer comparison ----------------------------------------------------------------------
+
+COMPARISON = (
+    ("max-abs / tensor", dict(method="maxabs", granularity="tensor", levels="lab")),
+    ("percentile / tensor", dict(method="percentile", granularity="tensor", levels="lab")),
+    ("MSE / tensor", dict(method="mse", granularity="tensor", levels="lab")),
+    ("max-abs / channel", dict(method="maxabs", granularity="channel", levels="lab")),
+    ("MSE / channel", dict(method="mse", granularity="channel", levels="lab")),
+    ("MSE / channel, symmetric", dict(method="mse", granularity="channel", levels="symmetric")),
+)
+
+
+def gptq_packed(model: SimpleDNN, bits: int, calibration_images: int, seed: int, folder: Any,
+                levels: str = "lab", cache: ResultCache | None = None) -> tuple[SimpleDNN, dict[str, Any]]:
+    """GPTQ ``model`` to ``bits`` (per-channel MSE grid), store it as a packed file, return (reloaded model, info).
+
+    The packed file doubles as the cache: an existing file for the same inputs is reloaded, not recomputed.
+    A new file is checked on creation: its reloaded weights must equal the in-memory GPTQ weights exactly.
+    """
+    from pathlib import Path
+
+    from lab3 import calibrate, gptq, pack
+
+    cache = cache or ResultCache()
+    scheme = Scheme(bits, "mse", "channel", levels)  # type: ignore[arg-type]
+    key = cache.key({"kind": "gptq", "model": model_sha256(model), "bits": bits, "levels": levels,
+                     "calibration": calibration_images, "seed": seed})
+    path = Path(folder) / f"gptq-{bits}bit-{key[:12]}.safetensors"
+    if cache.active and path.is_file():
+        try:
+            loaded, meta = pack.read_packed(path)
+            return loaded, {"path": str(path), "bytes": meta["bytes"], "seconds": meta["extra"].get("seconds"),
+                            "bits": bits}
+        except ValueError:
+            pass
+    start = time.perf_counter()
+    calib = calibrate.calibration_images(calibration_images, seed)
+    quantized, codes = gptq.gptq_quantize(model, scheme, calib)
+    seconds = time.perf_counter() - start
+    info = pack.save_packed(quantized, path, bits, codes=codes, metadata={"seconds": seconds})
+    loaded = pack.load_packed(path)
+    for name, value in quantized.state_dict().items():
+        if not torch.equal(loaded.state_dict()[name], value):
+            raise RuntimeError(f"{path}: packed round trip changed {name}; this is a bug in lab3.pack")
+    return loaded, {"path": str(path), "bytes": info["bytes"], "seconds": seconds, "bits": bits}
+
+
+def quantizer_comparison(model: SimpleDNN, images: torch.Tensor, labels: torch.Tensor, bits_values: Sequence[int],
+                         lab_q: dict[int, float], percentile: float, calibration_images: int, seed: int,
+                         folder: Any, cache: ResultCache | None = None, gptq_max_bits: int = 4,
+                         progress: bool | None = None) -> tuple[list[dict[str, Any]], dict[int, Any]]:
+    """Accuracy of the lab's fixed-q quantizer (its best q per bit width) and of better quantizers.
+
+    Returns (rows, gptq) where gptq maps a bit width to (reloaded GPTQ model, packed-file info); GPTQ runs
+    only up to ``gptq_max_bits`` (at 8 bits plain rounding is already lossless within noise).
+    """
+    cache = cache or ResultCache()
+    scratch = Scratch(model)
+    rows, gptq_models = [], {}
+    todo = [(b, name, spec) for b in bits_values for name, spec in
+            [("lab fixed q", None), *COMPARISON, ("GPTQ (MSE / channel)", "gptq")]
+            if spec != "gptq" or b <= gptq_max_bits]
+    for bits, name, spec in tqdm(todo, desc="quantizers", disable=progress is False if progress is not None else None,
+                                 leave=False):
+        if spec is None:
+            scheme = Scheme(bits, "fixed", "tensor", "lab", q=lab_q[bits])
+            rec = scheme_accuracy(model, scheme, images, labels, cache, scratch)
+        elif spec == "gptq":
+            gptq_models[bits] = gptq_packed(model, bits, calibration_images, seed, folder, cache=cache)
+            rec = {**accuracy_record(evaluate.count_correct(gptq_models[bits][0], images, labels), labels.numel()),
+                   "quantize_seconds": gptq_models[bits][1]["seconds"]}
+        else:
+            scheme = Scheme(bits, percentile=percentile, **spec)
+            rec = scheme_accuracy(model, scheme, images, labels, cache, scratch)
+        rows.append({"method": name, "bits": bits, **rec})
+    return rows, gptq_models
+
+
+def layer_sensitivity(model: SimpleDNN, scheme: Scheme, images: torch.Tensor, labels: torch.Tensor,
+                      cache: ResultCache | None = None) -> list[dict[str, Any]]:
+    """Accuracy when only one layer at a time is quantized with ``scheme``: which layer limits low bit widths."""
+    from lab3.quantize import fake_quantize
+
+    cache = cache or ResultCache()
+    scratch = Scratch(model)
+    out = []
+    for name, layer in linear_layers(model):
+        def compute(name=name, layer=layer) -> dict[str, Any]:
+            w = layer.weight.detach()
+            state = {n: p.detach() for n, p in model.named_parameters()}
+            state[f"{name}.weight"] = fake_quantize(w, scheme.qparams(w))
+            return accuracy_record(evaluate.count_correct(scratch.load(state), images, labels), labels.numel())
+
+        parts = {"kind": "sensitivity", "model": model_sha256(model), "scheme": scheme.__dict__, "layer": name,
+                 "data": tensor_key(images, labels)}
+        out.append({"layer": name, **cache.get_or_compute(parts, compute)})
+    return out

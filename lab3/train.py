@@ -1,0 +1,194 @@
+"""Train the full-size SimpleDNN deterministically from a seed: ``python -m lab3.train``.
+
+The course's ``full_size_model.pt`` is not available, so we train the same architecture. The recipe
+is plain data (``RECIPE``); the checkpoint records it, and a checkpoint whose recipe and data match is
+reused instead of retrained. Everything random (initialization, shuffling, augmentation) draws from
+generators seeded by the recipe, inside ``torch.random.fork_rng`` so the caller's RNG is untouched.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from lab3 import data, evaluate, fileio, numerics, paths
+from lab3.model import SimpleDNN, count_parameters, read_checkpoint, save_model
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything that determines the trained weights."""
+
+    seed: int = 0
+    epochs: int = 6
+    batch_size: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 0.05
+    pct_start: float = 0.25
+    label_smoothing: float = 0.0
+    max_shift: int = 2
+    train_size: int = 60000
+
+    def validate(self) -> "Recipe":
+        """Raise ``ValueError`` naming the first field out of range."""
+        checks = {
+            "seed": self.seed >= 0, "epochs": self.epochs >= 1, "batch_size": self.batch_size >= 1,
+            "lr": math.isfinite(self.lr) and self.lr > 0,
+            "weight_decay": math.isfinite(self.weight_decay) and self.weight_decay >= 0,
+            "pct_start": 0 < self.pct_start < 1, "label_smoothing": 0 <= self.label_smoothing < 1,
+            "max_shift": 0 <= self.max_shift <= 8, "train_size": 1 <= self.train_size <= 60000,
+        }
+        for name, ok in checks.items():
+            if not ok:
+                raise ValueError(f"recipe.{name}={getattr(self, name)!r} is out of range")
+        return self
+
+
+RECIPE = Recipe()
+
+
+def random_shift(images: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
+    """Translate each uint8 image (N, 28, 28) by a random integer offset in [-max_shift, max_shift]² (zero fill)."""
+    if max_shift == 0:
+        return images
+    n, h, w = images.shape
+    padded = torch.nn.functional.pad(images, (max_shift,) * 4)
+    dy = torch.randint(0, 2 * max_shift + 1, (n,), generator=generator)
+    dx = torch.randint(0, 2 * max_shift + 1, (n,), generator=generator)
+    rows = (torch.arange(h).unsqueeze(0) + dy.unsqueeze(1)).unsqueeze(2)
+    cols = (torch.arange(w).unsqueeze(0) + dx.unsqueeze(1)).unsqueeze(1)
+    return padded[torch.arange(n).view(n, 1, 1), rows, cols]
+
+
+def train_model(images: torch.Tensor, labels: torch.Tensor, recipe: Recipe = RECIPE,
+                hidden: tuple[int, int, int] = (1568, 3136, 6272), progress: bool | None = None,
+                on_epoch: Callable[[int, float], None] | None = None) -> SimpleDNN:
+    """Train a SimpleDNN on uint8 ``images`` (N, 28, 28) and ``labels`` with ``recipe``; return it in eval mode."""
+    recipe.validate()
+    if images.dtype != torch.uint8 or images.dim() != 3 or images.shape[1:] != (28, 28):
+        raise ValueError(f"images must be uint8 of shape (N, 28, 28), got {images.dtype} {tuple(images.shape)}")
+    if labels.shape != images.shape[:1]:
+        raise ValueError(f"labels must have shape ({images.shape[0]},), got {tuple(labels.shape)}")
+    images, labels = images[: recipe.train_size], labels[: recipe.train_size].long()
+    n = images.shape[0]
+    steps_per_epoch = math.ceil(n / recipe.batch_size)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(recipe.seed)
+        model = SimpleDNN(hidden=hidden)
+    gen = torch.Generator().manual_seed(recipe.seed + 1)
+    decay = [p for name, p in model.named_parameters() if name.endswith("weight")]
+    no_decay = [p for name, p in model.named_parameters() if name.endswith("bias")]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": recipe.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=recipe.lr)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=recipe.lr, epochs=recipe.epochs,
+                                                steps_per_epoch=steps_per_epoch, pct_start=recipe.pct_start)
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
+    model.train()
+    bar = tqdm(total=recipe.epochs * steps_per_epoch, desc="training", unit="batch", disable=progress is False
+               if progress is not None else None, leave=False)
+    for epoch in range(recipe.epochs):
+        order = torch.randperm(n, generator=gen)
+        total = 0.0
+        for start in range(0, n, recipe.batch_size):
+            idx = order[start:start + recipe.batch_size]
+            x = data.normalize(random_shift(images[idx], recipe.max_shift, gen))
+            loss = loss_fn(model(x), labels[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += loss.item() * idx.numel()
+            bar.update(1)
+            bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.4f}")
+        if on_epoch is not None:
+            on_epoch(epoch + 1, total / n)
+    bar.close()
+    return model.eval()
+
+
+def environment() -> dict[str, Any]:
+    """Versions and numerics settings that a result depends on."""
+    import numpy
+
+    return {"python": platform.python_version(), "torch": str(torch.__version__), "numpy": numpy.__version__,
+            "platform": platform.platform(), "machine": platform.machine(), "numerics": numerics.describe()}
+
+
+def record_path(checkpoint: Path) -> Path:
+    """The JSON training record kept beside a checkpoint."""
+    return checkpoint.with_suffix(".json")
+
+
+def matching_checkpoint(path: Path, recipe: Recipe) -> dict[str, Any] | None:
+    """Metadata of ``path`` if it exists, loads, and was trained with ``recipe`` on the same data; else None."""
+    if not path.is_file():
+        return None
+    try:
+        _, meta = read_checkpoint(path)
+    except ValueError:
+        return None
+    same = meta.get("recipe") == asdict(recipe) and meta.get("train_data_sha256") == data.digest("train")
+    return meta if same else None
+
+
+def train_full(path: Path | None = None, recipe: Recipe = RECIPE, force: bool = False,
+               log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Train the full-size model into ``path`` unless a matching checkpoint exists; return its record."""
+    path = Path(path) if path is not None else paths.full_model_path()
+    if not force and (meta := matching_checkpoint(path, recipe)) is not None:
+        log(f"reusing {path} (recipe and data match; test accuracy {meta['test_accuracy']:.2%})")
+        return meta
+    images, labels = data.raw_tensors("train")
+    epochs: list[dict[str, float]] = []
+    start = time.perf_counter()
+    model = train_model(images, labels, recipe,
+                        on_epoch=lambda e, l: (epochs.append({"epoch": e, "train_loss": l,
+                                                              "seconds": time.perf_counter() - start}),
+                                               log(f"epoch {e}/{recipe.epochs}: train loss {l:.4f}, "
+                                                   f"{time.perf_counter() - start:.0f} s")))
+    train_seconds = time.perf_counter() - start
+    x_test, y_test = data.tensors("test")
+    correct = evaluate.count_correct(model, x_test, y_test)
+    record = {
+        "recipe": asdict(recipe), "epochs": epochs, "train_seconds": round(train_seconds, 1),
+        "test_correct": correct, "test_total": int(y_test.numel()), "test_accuracy": correct / y_test.numel(),
+        "parameters": count_parameters(model), "train_data_sha256": data.digest("train"),
+        "test_data_sha256": data.digest("test"), "environment": environment(),
+        "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    record["sha256"] = save_model(model, path, record)
+    fileio.write_json(record_path(path), record)
+    log(f"saved {path}: test accuracy {record['test_accuracy']:.2%} ({correct}/{y_test.numel()}), "
+        f"trained in {train_seconds:.0f} s")
+    return record
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: train (or reuse) the full-size model."""
+    parser = argparse.ArgumentParser(prog="python -m lab3.train", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=None, help="checkpoint path (default artifacts/full_size_model.pt)")
+    parser.add_argument("--force", action="store_true", help="retrain even if a matching checkpoint exists")
+    parser.add_argument("--epochs", type=int, default=RECIPE.epochs)
+    parser.add_argument("--seed", type=int, default=RECIPE.seed)
+    args = parser.parse_args(argv)
+    try:
+        recipe = replace(RECIPE, epochs=args.epochs, seed=args.seed).validate()
+        train_full(args.out, recipe, force=args.force)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

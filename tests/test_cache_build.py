@@ -1,0 +1,64 @@
+import json
+
+import nbformat
+import pytest
+
+from lab3 import build
+from lab3.cache import ResultCache, code_version
+
+
+def test_cache_computes_once_and_keys_by_parts(tmp_path):
+    cache = ResultCache(tmp_path, active=True)
+    calls = []
+    compute = lambda: calls.append(1) or {"v": len(calls)}
+    assert cache.get_or_compute({"a": 1}, compute) == {"v": 1}
+    assert cache.get_or_compute({"a": 1}, compute) == {"v": 1} and len(calls) == 1
+    assert cache.get_or_compute({"a": 2}, compute) == {"v": 2}
+    assert cache.key({"a": 1}) != cache.key({"a": 2})
+    path = tmp_path / f"{cache.key({'a': 1})}.json"
+    path.write_text("{damaged")
+    assert cache.get_or_compute({"a": 1}, compute) == {"v": 3}
+
+
+def test_inactive_cache_always_computes(tmp_path):
+    cache = ResultCache(tmp_path, active=False)
+    calls = []
+    for _ in range(2):
+        cache.get_or_compute({"a": 1}, lambda: calls.append(1) or {})
+    assert len(calls) == 2 and not list(tmp_path.iterdir())
+    assert len(code_version()) == 64
+
+
+def test_chapter_parameters_override(tmp_path):
+    params = build.chapter_parameters("quantization", None)
+    assert params["bits_values"]
+    mine = tmp_path / "my.yaml"
+    mine.write_text("bits_values: [4]\n")
+    assert build.chapter_parameters("quantization", mine)["bits_values"] == [4]
+    mine.write_text("no_such_parameter: 1\n")
+    with pytest.raises(ValueError, match="unknown parameters.*no_such_parameter"):
+        build.chapter_parameters("quantization", mine)
+    with pytest.raises(FileNotFoundError):
+        build.chapter_parameters("quantization", tmp_path / "missing.yaml")
+
+
+def test_parse_params():
+    assert build.parse_params(["pruning=x.yaml"]) == {"pruning": build.Path("x.yaml")}
+    with pytest.raises(ValueError, match="CHAPTER=FILE"):
+        build.parse_params(["nochapter.yaml"])
+    with pytest.raises(ValueError):
+        build.parse_params(["other=x.yaml"])
+
+
+def test_finish_notebook_hides_parameters_and_strips_ansi(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["injected-parameters"]})
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="\x1b[31mred\x1b[0m")]
+    nb.cells = [cell]
+    path = tmp_path / "n.ipynb"
+    nbformat.write(nb, path)
+    build.finish_notebook(path, "abc", {"x": 1})
+    out = json.loads(path.read_text())
+    assert "remove-cell" in out["cells"][0]["metadata"]["tags"]
+    assert "".join(out["cells"][0]["outputs"][0]["text"]) == "red"
+    assert build.executed_inputs(path) == "abc"

@@ -1,0 +1,97 @@
+import numpy as np
+import pytest
+import torch
+
+from lab3 import pack, prune
+from lab3.quantize import Scheme, quantize_model_with
+from tests.helpers import tiny_model
+
+
+@pytest.mark.parametrize("bits", range(1, 9))
+def test_bit_packing_round_trip(bits):
+    rng = np.random.default_rng(bits)
+    for n in (0, 1, 7, 8, 1001):
+        values = rng.integers(0, 2**bits, n).astype(np.uint8)
+        packed = pack.pack_bits(values, bits)
+        assert packed.size == -(-n * bits // 8)
+        assert np.array_equal(pack.unpack_bits(packed, bits, n), values)
+
+
+def test_packing_rejects_large_values():
+    with pytest.raises(ValueError, match="< 2\\*\\*3"):
+        pack.pack_bits(np.array([8], np.uint8), 3)
+
+
+@pytest.mark.parametrize("bits", [2, 3, 4, 8])
+@pytest.mark.parametrize("compress", ["none", "lzma"])
+def test_packed_file_reloads_exactly(tmp_path, bits, compress):
+    m = tiny_model()
+    scheme = Scheme(bits, "mse", "channel", "lab")
+    info = pack.save_packed(m, tmp_path / "m.safetensors", bits, scheme, compress=compress)
+    loaded, meta = pack.read_packed(tmp_path / "m.safetensors")
+    expected = quantize_model_with(m, scheme)
+    for name, value in expected.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], value), name
+    assert meta["bits"] == bits and meta["sizes"] == m.sizes and info["bytes"] == meta["bytes"]
+
+
+def test_pruned_model_round_trip(tmp_path):
+    m = prune.prune_model(tiny_model(hidden=(40, 30, 20)), 0.5)
+    pack.save_packed(m, tmp_path / "p.safetensors", 4)
+    assert pack.load_packed(tmp_path / "p.safetensors").sizes == m.sizes
+
+
+def test_size_is_close_to_bits_per_weight(tmp_path):
+    torch.manual_seed(0)
+    from lab3.model import SimpleDNN
+
+    m = SimpleDNN(hidden=(512, 512, 256))
+    n_weights = sum(l.weight.numel() for l in (m.fc1, m.fc2, m.fc3, m.fc4))
+    for bits in (2, 3, 4, 8):
+        size = pack.save_packed(m, tmp_path / f"{bits}.safetensors", bits)["bytes"]
+        ideal = n_weights * bits / 8
+        assert ideal < size < ideal * 1.03 + 16_000, (bits, size, ideal)
+
+
+def test_truncated_corrupt_and_foreign_files(tmp_path):
+    m = tiny_model()
+    path = tmp_path / "m.safetensors"
+    pack.save_packed(m, path, 4)
+    blob = path.read_bytes()
+    (tmp_path / "cut.safetensors").write_bytes(blob[: len(blob) - 100])
+    with pytest.raises(ValueError, match="cut.safetensors: not a valid lab3 packed model"):
+        pack.load_packed(tmp_path / "cut.safetensors")
+    flipped = bytearray(blob)
+    flipped[-50] ^= 0xFF
+    (tmp_path / "flip.safetensors").write_bytes(bytes(flipped))
+    with pytest.raises(ValueError, match="flip.safetensors.*sha256"):
+        pack.load_packed(tmp_path / "flip.safetensors")
+    from safetensors.numpy import save_file
+
+    save_file({"x": np.zeros(3, np.float32)}, str(tmp_path / "foreign.safetensors"))
+    with pytest.raises(ValueError, match="foreign.safetensors.*format"):
+        pack.load_packed(tmp_path / "foreign.safetensors")
+    (tmp_path / "junk.safetensors").write_bytes(b"\x00" * 64)
+    with pytest.raises(ValueError, match="junk.safetensors"):
+        pack.load_packed(tmp_path / "junk.safetensors")
+    with pytest.raises(FileNotFoundError):
+        pack.load_packed(tmp_path / "missing.safetensors")
+
+
+def test_bad_arguments(tmp_path):
+    m = tiny_model()
+    with pytest.raises(ValueError, match="bits"):
+        pack.save_packed(m, tmp_path / "x", 9)
+    with pytest.raises(ValueError, match="compress"):
+        pack.save_packed(m, tmp_path / "x", 4, compress="zip")
+    with pytest.raises(ValueError, match="disagrees"):
+        pack.save_packed(m, tmp_path / "x", 4, Scheme(3))
+    with pytest.raises(TypeError):
+        pack.save_packed(torch.nn.Linear(2, 2), tmp_path / "x", 4)
+    assert not (tmp_path / "x").exists()
+
+
+def test_reexported_from_quantize():
+    from lab3 import quantize
+
+    assert quantize.save_packed is pack.save_packed and quantize.load_packed is pack.load_packed

@@ -1,0 +1,53 @@
+"""The project's own consistency: environment files agree, notebooks' defaults match their YAML, the book is whole."""
+import ast
+import re
+import tomllib
+from pathlib import Path
+
+import nbformat
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+CHAPTERS = ("baseline", "quantization", "pruning", "deployment", "reproducibility")
+
+
+def test_environment_yml_matches_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    assert sorted(pip_section) == sorted(project["project"]["dependencies"])
+    assert "python=3.11" in env["dependencies"]
+    assert project["project"]["requires-python"] == "==3.11.*"
+    no_deps = project["tool"]["lab3"]["install-no-deps"]
+    assert all(f"pip install --no-deps {spec}" in (ROOT / "environment.yml").read_text() for spec in no_deps)
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^NO_DEPS := (.+)$", makefile, re.M).group(1).split() == no_deps
+
+
+def test_notebook_parameter_cells_equal_their_yaml_defaults():
+    for chapter in CHAPTERS:
+        nb = nbformat.read(ROOT / "notebooks" / f"{chapter}.ipynb", as_version=4)
+        cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+        values = {}
+        for node in ast.parse(cell.source).body:
+            values[node.targets[0].id] = ast.literal_eval(node.value)
+        assert values == yaml.safe_load((ROOT / "notebooks" / "params" / f"{chapter}.yaml").read_text()), chapter
+
+
+def test_book_has_every_chapter_executed():
+    toc = yaml.safe_load((ROOT / "book" / "_toc.yml").read_text())
+    files = [toc["root"]] + [c["file"] for c in toc["chapters"]]
+    assert files == ["intro", *CHAPTERS]
+    assert (ROOT / "book" / "intro.md").is_file()
+    for chapter in CHAPTERS:
+        nb = nbformat.read(ROOT / "book" / f"{chapter}.ipynb", as_version=4)
+        assert nb.metadata.get("lab3", {}).get("inputs"), f"book/{chapter}.ipynb was not executed by lab3.build"
+        code = [c for c in nb.cells if c.cell_type == "code" and "remove-cell" not in c.metadata.get("tags", [])]
+        assert all(c.get("execution_count") for c in code), chapter
+        assert not any(o.get("output_type") == "error" for c in code for o in c.outputs), chapter
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    assert "make test" in readme and "make report" in readme
+    assert "make test" in (ROOT / ".ci" / "run").read_text()

@@ -1,0 +1,78 @@
+import torch
+import pytest
+
+from lab3 import data, train
+from lab3.model import model_sha256
+
+
+@pytest.fixture(scope="module")
+def train_set():
+    return data.raw_tensors("train")
+
+
+def test_tiny_training_is_deterministic_and_learns(train_set):
+    x, y = train_set
+    recipe = train.Recipe(epochs=3, train_size=4096, batch_size=128, lr=1e-2)
+    a = train.train_model(x, y, recipe, hidden=(64, 32, 16), progress=False)
+    b = train.train_model(x, y, recipe, hidden=(64, 32, 16), progress=False)
+    assert model_sha256(a) == model_sha256(b)
+    xs, ys = data.normalize(x[:4096]), y[:4096]
+    assert (a(xs).argmax(1) == ys).double().mean() > 0.75
+
+
+def test_training_leaves_the_callers_rng_alone(train_set):
+    x, y = train_set
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    train.train_model(x, y, train.Recipe(epochs=1, train_size=256), hidden=(8, 8, 8), progress=False)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_random_shift():
+    img = torch.zeros(1, 28, 28, dtype=torch.uint8)
+    img[0, 10, 10] = 255
+    gen = torch.Generator().manual_seed(0)
+    out = train.random_shift(img.repeat(500, 1, 1), 2, gen)
+    assert out.shape == (500, 28, 28) and out.dtype == torch.uint8
+    positions = (out == 255).nonzero()[:, 1:]
+    assert positions.shape[0] == 500
+    assert (positions - 10).abs().max() == 2 and len({tuple(p.tolist()) for p in positions}) == 25
+    assert torch.equal(train.random_shift(img, 0, gen), img)
+    edge = torch.full((1, 28, 28), 7, dtype=torch.uint8)
+    shifted = train.random_shift(edge.repeat(50, 1, 1), 2, gen)
+    assert set(shifted.unique().tolist()) <= {0, 7}
+
+
+@pytest.mark.parametrize("field,value", [("epochs", 0), ("lr", -1.0), ("lr", float("nan")), ("batch_size", 0),
+                                         ("max_shift", 9), ("train_size", 60001), ("pct_start", 1.0)])
+def test_bad_recipe(field, value):
+    with pytest.raises(ValueError, match=f"recipe.{field}"):
+        train.Recipe(**{field: value}).validate()
+
+
+def test_bad_training_inputs(train_set):
+    x, y = train_set
+    with pytest.raises(ValueError, match="uint8"):
+        train.train_model(x.float(), y)
+    with pytest.raises(ValueError, match="labels"):
+        train.train_model(x[:10], y[:5])
+
+
+def test_train_full_writes_then_reuses(tmp_path):
+    recipe = train.Recipe(epochs=1, train_size=256)
+    path = tmp_path / "full.pt"
+    logs = []
+    record = train.train_full(path, recipe, log=logs.append)
+    assert path.is_file() and train.record_path(path).is_file()
+    assert record["recipe"]["train_size"] == 256 and record["test_total"] == 10000
+    assert 0 <= record["test_correct"] <= 10000 and record["parameters"] == 25_889_258
+    mtime = path.stat().st_mtime_ns
+    again = train.train_full(path, recipe, log=logs.append)
+    assert path.stat().st_mtime_ns == mtime and again["sha256"] == record["sha256"]
+    assert logs[-1].startswith("reusing")
+
+
+def test_cli_rejects_bad_epochs(capsys):
+    assert train.main(["--epochs", "0"]) == 2
+    assert "recipe.epochs" in capsys.readouterr().err
