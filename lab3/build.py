@@ -94,11 +94,15 @@ def executed_inputs(path: Path) -> str | None:
         return None
 
 
-def finish_notebook(path: Path, inputs: str, params: dict[str, Any]) -> None:
-    """Tag parameter cells to be hidden, strip ANSI colour codes, record the inputs hash."""
+def finish_notebook(path: Path, inputs: str, params: dict[str, Any]) -> list[float]:
+    """Tag parameter cells to be hidden, strip ANSI colour codes and run metadata, record the inputs hash.
+
+    Returns each cell's execution seconds (papermill's record, dropped from the notebook to keep it stable).
+    """
     import nbformat
 
     nb = nbformat.read(path, as_version=4)
+    durations = [float(c.metadata.get("papermill", {}).get("duration") or 0.0) for c in nb.cells]
     for cell in nb.cells:
         tags = cell.metadata.setdefault("tags", [])
         if ("parameters" in tags or "injected-parameters" in tags) and "remove-cell" not in tags:
@@ -111,6 +115,7 @@ def finish_notebook(path: Path, inputs: str, params: dict[str, Any]) -> None:
     nb.metadata.pop("papermill", None)
     nb.metadata["lab3"] = {"inputs": inputs, "parameters": params}
     nbformat.write(nb, path)
+    return durations
 
 
 def run_chapter(chapter: str, params: dict[str, Any], model_sha: str, force: bool) -> str:
@@ -127,7 +132,8 @@ def run_chapter(chapter: str, params: dict[str, Any], model_sha: str, force: boo
     try:  # executed outside book/ and moved in only when complete: a failure keeps the last good copy
         papermill.execute_notebook(str(NOTEBOOKS / f"{chapter}.ipynb"), str(tmp_nb), parameters=params,
                                    cwd=str(ROOT), kernel_name="python3", progress_bar=False, log_output=False)
-        finish_notebook(tmp_nb, inputs, params)
+        durations = finish_notebook(tmp_nb, inputs, params)
+        fileio.write_json(paths.artifacts_dir() / "cell_seconds" / f"{chapter}.json", durations)
         fileio.write_bytes(target, tmp_nb.read_bytes())
     finally:
         if tmp_nb.exists():

@@ -69,6 +69,14 @@ def pruned_model(model: SimpleDNN, config: Config, calibration: torch.Tensor,
     return tuned, seconds
 
 
+def teacher_targets(model: SimpleDNN) -> tuple[tuple[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The training set and the full model's logits on it: what distillation needs."""
+    from lab3.distill import teacher_logits, training_set
+
+    train = training_set()
+    return train, teacher_logits(model, train[0])
+
+
 def quantize_and_pack(model: SimpleDNN, config: Config, calibration: torch.Tensor, path: Path) -> dict[str, Any]:
     """GPTQ to ``config.bits`` with per-channel MSE grids, write the packed file; return its summary."""
     _, codes = gptq_quantize(model, Scheme(config.bits, "mse", "channel", "lab"), calibration)
@@ -110,8 +118,6 @@ def sweep(model: SimpleDNN, configs: Sequence[Config], images: torch.Tensor, lab
     """Evaluate every pipeline configuration; each pruned (and fine-tuned) model is built once, when first needed."""
     from tqdm import tqdm
 
-    from lab3.distill import teacher_logits, training_set
-
     cache = cache or ResultCache()
     folder = folder or default_dir() / "candidates"
     folder.mkdir(parents=True, exist_ok=True)
@@ -125,8 +131,7 @@ def sweep(model: SimpleDNN, configs: Sequence[Config], images: torch.Tensor, lab
         def build() -> tuple[SimpleDNN, float]:
             if key not in smalls:
                 if config.finetune_epochs and not teacher:
-                    teacher["train"] = training_set()
-                    teacher["logits"] = teacher_logits(model, teacher["train"][0])
+                    teacher["train"], teacher["logits"] = teacher_targets(model)
                 smalls[key] = pruned_model(model, config, calibration, teacher.get("train"), teacher.get("logits"))
             return smalls[key]
 
@@ -167,16 +172,12 @@ def recommend(points: Sequence[dict[str, Any]], full_accuracy: float, tolerance_
 def export(model: SimpleDNN, config: Config, out: Path | None = None, rule: str = "",
            full_accuracy: float | None = None) -> dict[str, Any]:
     """Write model.safetensors (packed), model.onnx and card.json for ``config`` under ``out``; return the card."""
-    from lab3.distill import teacher_logits, training_set
     from lab3.runtimes import export_onnx
 
     out = Path(out) if out is not None else default_dir()
     out.mkdir(parents=True, exist_ok=True)
     calibration = calibrate.calibration_images(config.calibration_images, config.seed)
-    train = teacher = None
-    if config.finetune_epochs:
-        train = training_set()
-        teacher = teacher_logits(model, train[0])
+    train, teacher = teacher_targets(model) if config.finetune_epochs else (None, None)
     small, _ = pruned_model(model, config, calibration, train, teacher)
     packed_path, onnx_path = out / "model.safetensors", out / "model.onnx"
     info = quantize_and_pack(small, config, calibration, packed_path)

@@ -119,8 +119,8 @@ def prune_model(model: SimpleDNN, ratio: float, rule: Rule = "lab", importance: 
     b = [t.detach().clone() for t in biases]
     original_io = layer_io(model, calibration) if needs_data else None
     for i in range(3):
-        current = _assemble(w, b)
-        io = layer_io(current, calibration) if needs_data else None
+        # before the first cut the network is the original one: reuse its activations
+        io = (original_io if i == 0 else layer_io(_assemble(w, b), calibration)) if needs_data else None
         if importance == "l2":
             scores = torch.norm(w[i], 2, dim=1)
         else:

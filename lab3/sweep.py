@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import torch
 from torch import nn
@@ -125,12 +125,6 @@ def scheme_accuracy(model: SimpleDNN, scheme: Scheme, images: torch.Tensor, labe
     parts = {"kind": "scheme", "model": model_sha256(model), "scheme": scheme.__dict__,
              "data": tensor_key(images, labels)}
     return cache.get_or_compute(parts, compute)
-
-
-def cached_model_result(cache: ResultCache, parts: dict[str, Any],
-                        build: Callable[[], nn.Module], measure: Callable[[nn.Module], dict[str, Any]]) -> dict[str, Any]:
-    """Cache ``measure(build())`` under ``parts``: for points whose model is expensive to make."""
-    return cache.get_or_compute(parts, lambda: measure(build()))
 
 
 # --- conclusions drawn from a sweep ---------------------------------------------------------------

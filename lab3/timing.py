@@ -20,6 +20,7 @@ from torch.utils import benchmark
 from torch.utils.data import DataLoader, Dataset
 
 from lab3 import numerics
+from lab3.runtimes import torch_runner
 
 
 @dataclass(frozen=True)
@@ -73,21 +74,11 @@ def time_callable(fn: Callable[[], Any], what: str, items: int = 1, warmup: int 
     return Timing(what, float(m.median), float(m.iqr), len(m.times), n, items)
 
 
-def _forward(model: nn.Module) -> Callable[[torch.Tensor], Any]:
-    model.eval()
-
-    def run(x: torch.Tensor) -> Any:
-        with torch.inference_mode():
-            return model(x)
-
-    return run
-
-
 def latency(model: nn.Module | Callable[[torch.Tensor], Any], example: torch.Tensor, min_run_time: float = 1.0,
             threads: int | None = None) -> Timing:
     """Batch-1 latency: one image through the model (or any images -> logits callable), repeated."""
     x = example[:1].contiguous()
-    forward = _forward(model) if isinstance(model, nn.Module) else model
+    forward = torch_runner(model) if isinstance(model, nn.Module) else model
     return time_callable(lambda: forward(x), "batch-1 latency", 1, warmup=10, min_run_time=min_run_time,
                          threads=threads)
 
@@ -97,7 +88,7 @@ def throughput(model: nn.Module | Callable[[torch.Tensor], Any], images: torch.T
     """Time to push all ``images`` (a tensor already in memory) through the model, ``batch_size`` at a time."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    forward = _forward(model) if isinstance(model, nn.Module) else model
+    forward = torch_runner(model) if isinstance(model, nn.Module) else model
 
     def run() -> None:
         for i in range(0, images.shape[0], batch_size):
