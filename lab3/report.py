@@ -51,16 +51,22 @@ def markdown(text: str) -> None:
 
 def table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str, Callable[[Any], str] | str]]) -> str:
     """A Markdown table: ``columns`` are (key, header, format) where format is a format spec or a function."""
-    head = "| " + " | ".join(h for _, h, _ in columns) + " |"
+    head = "| " + " | ".join(_cell(h) for _, h, _ in columns) + " |"
     rule = "|" + "|".join("---:" if not isinstance(fmt, str) or fmt else "---" for _, _, fmt in columns) + "|"
     lines = [head, rule]
     for row in rows:
         cells = []
         for key, _, fmt in columns:
             value = row.get(key, "")
-            cells.append(fmt(value) if callable(fmt) else (format(value, fmt) if fmt and value != "" else str(value)))
+            text = fmt(value) if callable(fmt) else (format(value, fmt) if fmt and value != "" else str(value))
+            cells.append(_cell(text))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _cell(text: str) -> str:
+    """A table cell's text with its pipes escaped, so 'max|w|' stays in one cell."""
+    return str(text).replace("|", "\\|")
 
 
 def show_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str, Any]]) -> None:
