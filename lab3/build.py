@@ -252,16 +252,24 @@ def install_seconds() -> float | None:
         marker.unlink()
 
 
+def _rel(path: Path) -> str:
+    """A path relative to the project when it is inside it (shorter in logs and the appendix)."""
+    try:
+        return str(Path(path).resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
 def prepare(stages: Stages) -> str:
     """The data and model stages; returns the model's sha256."""
     from lab3 import data, train
 
-    stages.run("MNIST", lambda: f"raw IDX files in {data.ensure_raw()}")
+    stages.run("MNIST", lambda: f"raw IDX files in {_rel(data.ensure_raw())}")
     record: dict[str, Any] = {}
 
     def model_stage() -> str:
         record.update(train.train_full(log=lambda m: print("    " + m, flush=True)))
-        return f"{paths.full_model_path()} ({100 * record['test_accuracy']:.2f}% test accuracy)"
+        return f"{_rel(paths.full_model_path())} ({100 * record['test_accuracy']:.2f}% test accuracy)"
 
     stages.run("full-size model", model_stage)
     return record["sha256"]

@@ -5,6 +5,7 @@ from collections import defaultdict
 from typing import Any, Sequence
 
 import matplotlib
+import matplotlib.ticker
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -110,6 +111,8 @@ def histogram_pair(original: torch.Tensor, quantized: torch.Tensor, title: str, 
     axes[1].hist(q, bins=np.linspace(lo, hi, bins), color="#cc6677")
     axes[0].set(title=f"{title}: original", xlabel="weight value", ylabel="count" + (" (log)" if log else ""))
     axes[1].set(title=f"{title}: quantized ({levels.size} distinct values)", xlabel="weight value")
+    for ax in axes:
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(5))
     if log:
         for ax in axes:
             ax.set_yscale("log")
