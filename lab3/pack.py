@@ -2,8 +2,10 @@
 
 A packed file holds, per Linear layer, the weight codes as ``bits``-bit unsigned integers packed
 little-endian into bytes (optionally lzma-compressed on top), the float32 scale(s) and the float32 bias.
-Its metadata (plain JSON strings) has what rebuilds the model, even a pruned one with smaller layers,
-and the sha256 of the rebuilt weights. safetensors holds no pickle, so loading a file runs no code;
+Its metadata, one JSON document with sorted keys under the key ``lab3``, has what rebuilds the model,
+even a pruned one with smaller layers, and the sha256 of the rebuilt weights. (One key, because
+safetensors writes a metadata dict in a per-process random order; with one key the same model gives
+the same bytes in every run, so a file's sha256 can be checked by a reader.) safetensors holds no pickle, so loading a file runs no code;
 anything that does not check out is a ``ValueError`` naming the file.
 """
 from __future__ import annotations
@@ -22,7 +24,8 @@ from lab3 import fileio
 from lab3.model import SimpleDNN, from_state_dict, state_sha256
 from lab3.quantize import QParams, Scheme, check_bits, dequantize, linear_layers, weight_codes
 
-FORMAT = "lab3.packed/1"
+FORMAT = "lab3.packed/2"
+META_KEY = "lab3"
 CODECS = ("none", "lzma")
 
 
@@ -98,12 +101,12 @@ def save_packed(model: nn.Module, path: str | os.PathLike, bits: int = 8, scheme
                        "per_channel": qp.per_channel})
         state[f"{name}.weight"] = dequantize(c, qp)
         state[f"{name}.bias"] = layer.bias.detach().to(torch.float32)
-    meta = {"format": FORMAT, "bits": str(bits), "codec": compress, "sizes": json.dumps(model.sizes),
-            "layers": json.dumps(layers), "sha256": state_sha256(state),
-            "scheme": json.dumps(scheme.__dict__ if scheme is not None else {"method": "external"}),
-            "extra": json.dumps(dict(metadata or {}))}
+    meta = {"format": FORMAT, "bits": bits, "codec": compress, "sizes": list(model.sizes), "layers": layers,
+            "sha256": state_sha256(state),
+            "scheme": scheme.__dict__ if scheme is not None else {"method": "external"},
+            "extra": dict(metadata or {})}
     with fileio.atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=meta)
+        save_file(tensors, str(tmp), metadata={META_KEY: json.dumps(meta, sort_keys=True)})
     size = Path(path).stat().st_size
     return {"path": str(path), "bytes": size, "bits": bits, "codec": compress, "sha256": meta["sha256"],
             "parameters": sum(p.numel() for p in model.parameters())}
@@ -122,19 +125,21 @@ def read_packed(path: str | os.PathLike) -> tuple[SimpleDNN, dict[str, Any]]:
         raise FileNotFoundError(f"{path}: no such packed model file")
     try:
         with safe_open(str(path), framework="numpy") as fh:
-            meta = fh.metadata() or {}
-            if meta.get("format") != FORMAT:
-                raise _bad(path, f"format is {meta.get('format')!r}, expected {FORMAT!r}")
+            raw = fh.metadata() or {}
+            meta = json.loads(raw.get(META_KEY, "{}"))
+            found = meta.get("format") if isinstance(meta, dict) else None
+            if found != FORMAT:
+                found = found or raw.get("format")
+                hint = " (an older lab3 format: write it again with lab3.pack.save_packed)" if found else ""
+                raise _bad(path, f"format is {found!r}, expected {FORMAT!r}{hint}")
             arrays = {key: fh.get_tensor(key) for key in fh.keys()}
     except (SafetensorError, OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _bad(path, f"unreadable safetensors data ({str(exc)[:160]})") from None
+        raise _bad(path, f"unreadable safetensors data or metadata ({str(exc)[:160]})") from None
     try:
         bits = int(meta["bits"])
         codec = meta["codec"]
-        layers = json.loads(meta["layers"])
-        sizes = json.loads(meta["sizes"])
-        extra = json.loads(meta.get("extra", "{}"))
-        scheme = json.loads(meta.get("scheme", "{}"))
+        layers, sizes = meta["layers"], [int(s) for s in meta["sizes"]]
+        extra, scheme = dict(meta.get("extra", {})), dict(meta.get("scheme", {}))
         check_bits(bits, 2, 8)
         if codec not in CODECS:
             raise ValueError(f"unknown codec {codec!r}")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass
-from typing import Iterable, Literal
+from typing import Any, Iterable, Literal
 
 import torch
 from torch import nn
@@ -275,4 +275,10 @@ def distinct_values(tensors: Iterable[torch.Tensor]) -> int:
     return int(torch.unique(torch.cat([t.detach().flatten() for t in tensors])).numel())
 
 
-from lab3.pack import load_packed, save_packed  # noqa: E402  (re-exported: lab3.quantize.save_packed)
+def __getattr__(name: str) -> Any:
+    """Re-export ``save_packed``/``load_packed`` from lab3.pack lazily (pack imports this module)."""
+    if name in ("save_packed", "load_packed"):
+        from lab3 import pack
+
+        return getattr(pack, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

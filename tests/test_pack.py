@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -95,3 +97,26 @@ def test_reexported_from_quantize():
     from lab3 import quantize
 
     assert quantize.save_packed is pack.save_packed and quantize.load_packed is pack.load_packed
+
+
+def test_same_model_gives_same_bytes_in_every_process(tmp_path):
+    """safetensors orders a metadata dict by a per-process hash seed; a packed file must not depend on it."""
+    import subprocess
+    import sys
+
+    script = ("import sys, torch; from lab3 import pack; from tests.helpers import tiny_model; "
+              "pack.save_packed(tiny_model(), sys.argv[1], 4, compress='lzma', metadata={'b': 1, 'a': [2]})")
+    paths = [tmp_path / f"run{i}.safetensors" for i in range(3)]
+    for p in paths:
+        subprocess.run([sys.executable, "-c", script, str(p)], check=True, cwd=str(Path(__file__).parent.parent))
+    blobs = {p.read_bytes() for p in paths}
+    assert len(blobs) == 1
+    assert pack.read_packed(paths[0])[1]["extra"] == {"b": 1, "a": [2]}
+
+
+def test_older_format_is_named(tmp_path):
+    from safetensors.numpy import save_file
+
+    save_file({"x": np.zeros(3, np.float32)}, str(tmp_path / "old.safetensors"), metadata={"format": "lab3.packed/1"})
+    with pytest.raises(ValueError, match="older lab3 format"):
+        pack.load_packed(tmp_path / "old.safetensors")

@@ -51,3 +51,24 @@ def test_ci_runs_the_readme_test_command():
     readme = (ROOT / "README.md").read_text()
     assert "make test" in readme and "make report" in readme
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_every_module_imports_on_its_own():
+    """Each lab3 module imports first in a fresh interpreter state (no import cycles that depend on order)."""
+    import subprocess
+    import sys
+
+    script = """
+import importlib, pathlib, sys
+failed = []
+for path in sorted(pathlib.Path('lab3').glob('*.py')):
+    for name in [m for m in sys.modules if m == 'lab3' or m.startswith('lab3.')]:
+        del sys.modules[name]
+    try:
+        importlib.import_module('lab3.' + path.stem if path.stem != '__init__' else 'lab3')
+    except Exception as exc:
+        failed.append(f'{path.stem}: {exc}')
+print('\\n'.join(failed)); sys.exit(1 if failed else 0)
+"""
+    run = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
