@@ -52,9 +52,9 @@ class SimpleDNN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits for a batch of images (N, 1, 28, 28) or flat vectors (N, 784)."""
         x = x.reshape(x.shape[0], -1)
-        x = torch.relu(self.fc1(x))
-        x = torch.relu(self.fc2(x))
-        x = torch.relu(self.fc3(x))
+        x = torch.relu_(self.fc1(x))  # in place: same values and gradients, one activation buffer less per layer
+        x = torch.relu_(self.fc2(x))
+        x = torch.relu_(self.fc3(x))
         return self.fc4(x)
 
 

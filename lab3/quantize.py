@@ -58,7 +58,10 @@ def quantize_tensor(w: torch.Tensor, q: float, bits: int) -> torch.Tensor:
     q, bits = check_q(q), check_bits(bits)
     n = 2**bits
     delta = 2 * q / n
-    return torch.clip(delta * torch.round(w / delta), -q, q - delta)
+    # clip(delta * round(w / delta), -q, q - delta): the same operations in the same order, done in place on
+    # one new tensor (bit for bit equal to the lab's expression, tested), so a sweep allocates less per point
+    out = w / delta
+    return out.round_().mul_(delta).clamp_(-q, q - delta)
 
 
 def linear_layers(model: nn.Module) -> list[tuple[str, nn.Linear]]:
