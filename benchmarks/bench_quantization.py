@@ -3,7 +3,7 @@
 Prints: the sweep's wall time, (bare forward-pass time) x (points), their ratio (goal <= 1.15), and the same
 grid run the lab's way in the same run (reload the checkpoint from disk per point, DataLoader with
 per-image transforms, batch 128), with our speed-up over it (goal >= 1.5).
-Usage: python benchmarks/bench_quantization.py [--points N]
+Usage: python benchmarks/bench_quantization.py [--q Q ...] [--bits B ...]
 """
 from __future__ import annotations
 

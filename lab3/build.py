@@ -24,6 +24,7 @@ from typing import Any, Callable
 import yaml
 
 from lab3 import fileio, paths
+from lab3 import params as params_mod
 
 ROOT = paths.PROJECT_ROOT
 BOOK = ROOT / "book"
@@ -31,8 +32,6 @@ NOTEBOOKS = ROOT / "notebooks"
 CHAPTERS = ("baseline", "quantization", "pruning", "deployment", "reproducibility")
 HTML_INDEX = BOOK / "_build" / "html" / "index.html"
 PDF = BOOK / "_build" / "latex" / "lab3-report.pdf"
-TEX_PACKAGES = ("texlive-xetex", "texlive-latex-recommended", "texlive-latex-extra", "texlive-fonts-recommended",
-                "tex-gyre", "fonts-freefont-otf", "latexmk", "poppler-utils")
 BUILD_ENV = {"TQDM_DISABLE": "1", "SOURCE_DATE_EPOCH": "0", "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
@@ -95,12 +94,25 @@ def chapter_parameters(chapter: str, override: Path | None) -> dict[str, Any]:
 
 
 def chapter_inputs(chapter: str, params: dict[str, Any], model_sha: str) -> str:
-    """Hash of everything an executed chapter depends on (reproducibility's timings excluded on purpose)."""
+    """Hash of everything an executed chapter depends on: its source, parameters, the lab3 modules it imports
+    (transitively), the model; the appendix also its inputs, the results files (its timings are excluded on purpose)."""
     from lab3.cache import code_version
 
+    from lab3 import results
+
+    import nbformat
+
+    from lab3.cache import lab3_imports
+
     source = (NOTEBOOKS / f"{chapter}.ipynb").read_bytes()
-    blob = json.dumps({"source": hashlib.sha256(source).hexdigest(), "params": params, "code": code_version(),
-                       "model": model_sha}, sort_keys=True)
+    cells = nbformat.reads(source.decode(), as_version=4).cells
+    imported = set().union(*(lab3_imports(c.source) for c in cells if c.cell_type == "code"))
+    parts: dict[str, Any] = {"source": hashlib.sha256(source).hexdigest(), "params": params,
+                             "code": code_version(imported), "model": model_sha}
+    if chapter == "reproducibility":  # it compares the other chapters' results with the reference
+        files = [results.book_path(c) for c in CHAPTERS] + sorted(results.REFERENCE.glob("*"))
+        parts["results"] = {str(f.relative_to(ROOT)): fileio.sha256_file(f) for f in files if f.is_file()}
+    blob = json.dumps(parts, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -146,18 +158,26 @@ def run_chapter(chapter: str, params: dict[str, Any], model_sha: str, force: boo
     inputs = chapter_inputs(chapter, params, model_sha)
     if not force and executed_inputs(target) == inputs:
         return "up to date"
+    from lab3 import results
+
     scratch = paths.artifacts_dir() / "tmp"
     scratch.mkdir(parents=True, exist_ok=True)
     tmp_nb = scratch / f"{chapter}.ipynb"
+    tmp_results = scratch / "results" / f"{chapter}.json"
+    tmp_results.unlink(missing_ok=True)
+    os.environ[results.OUT_ENV] = str(tmp_results.parent)  # the kernel inherits it
     try:  # executed outside book/ and moved in only when complete: a failure keeps the last good copy
         papermill.execute_notebook(str(NOTEBOOKS / f"{chapter}.ipynb"), str(tmp_nb), parameters=params,
                                    cwd=str(ROOT), kernel_name="python3", progress_bar=False, log_output=False)
         durations = finish_notebook(tmp_nb, inputs, params)
         fileio.write_json(paths.artifacts_dir() / "cell_seconds" / f"{chapter}.json", durations)
+        if tmp_results.is_file():  # the results file lands beside the notebook, just before it
+            fileio.write_bytes(results.book_path(chapter), tmp_results.read_bytes())
         fileio.write_bytes(target, tmp_nb.read_bytes())
     finally:
-        if tmp_nb.exists():
-            tmp_nb.unlink()
+        os.environ.pop(results.OUT_ENV, None)
+        for leftover in (tmp_nb, tmp_results):
+            leftover.unlink(missing_ok=True)
     return "executed"
 
 
@@ -223,22 +243,13 @@ def tex_missing() -> list[str]:
     return missing
 
 
-def ensure_tex() -> str:
-    """Install Debian's TeX packages when the PDF toolchain is missing (needs root and apt)."""
+def check_tex() -> str:
+    """Fail with one line naming what the PDF still needs and the command that installs it (``make tex``)."""
     missing = tex_missing()
-    if not missing:
-        return "present"
-    if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        raise RuntimeError(f"the PDF needs {', '.join(missing)}: install them with `sudo apt-get install -y "
-                           f"{' '.join(TEX_PACKAGES)}`, or build without the PDF: `make report PDF=0`")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update", "-q"], check=True, env=env, stdout=subprocess.DEVNULL)
-    subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", *TEX_PACKAGES], check=True,
-                   env=env, stdout=subprocess.DEVNULL)
-    still = tex_missing()
-    if still:
-        raise RuntimeError(f"installed {' '.join(TEX_PACKAGES)} but still missing: {', '.join(still)}")
-    return "installed " + " ".join(TEX_PACKAGES)
+    if missing:
+        raise RuntimeError(f"the PDF needs {', '.join(missing)}: run `make tex` (installs Debian's TeX packages: "
+                           f"needs root and apt), or build without the PDF: `make report PDF=0`")
+    return "present"
 
 
 def install_seconds() -> float | None:
@@ -261,11 +272,20 @@ def _rel(path: Path) -> str:
 
 
 def prepare(stages: Stages) -> str:
-    """The data and model stages; returns the model's sha256."""
+    """The data and model stages; returns the model's sha256 (a given model, ``LAB3_MODEL``, is not trained)."""
     from lab3 import data, train
+    from lab3.model import model_sha256, read_checkpoint
 
     stages.run("MNIST", lambda: f"raw IDX files in {_rel(data.ensure_raw())}")
     record: dict[str, Any] = {}
+    if os.environ.get("LAB3_MODEL"):
+        def given_stage() -> str:
+            model, meta = read_checkpoint(paths.model_path())
+            record["sha256"] = model_sha256(model)
+            return f"given: {_rel(paths.model_path())} ({meta.get('source', 'checkpoint')}, sha256 {record['sha256'][:16]})"
+
+        stages.run("full-size model", given_stage)
+        return record["sha256"]
 
     def model_stage() -> str:
         record.update(train.train_full(log=lambda m: print("    " + m, flush=True)))
@@ -292,13 +312,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--params", action="append", default=[], metavar="CHAPTER=FILE",
                         help="run CHAPTER with parameters from FILE (YAML), e.g. quantization=my.yaml")
     parser.add_argument("--prepare", action="store_true", help="only MNIST and the full-size model (for the tests)")
+    parser.add_argument("--data-only", action="store_true", help="only MNIST (for the unit tests of `make check`)")
+    parser.add_argument("--model", type=Path, default=None,
+                        help="report on this checkpoint (e.g. the course's full_size_model.pt) instead of training one")
     parser.add_argument("--no-pdf", action="store_true", help="skip the TeX toolchain and the PDF")
     parser.add_argument("--force", action="store_true", help="re-execute every chapter and rebuild the book")
     args = parser.parse_args(argv)
     os.environ.update(BUILD_ENV)
+    if args.data_only:
+        from lab3 import data
+
+        print(f"MNIST: raw IDX files in {_rel(data.ensure_raw())}")
+        return 0
     stages = Stages()
     start = time.perf_counter()
     try:
+        paths.use_model(args.model)
         overrides = parse_params(args.params)
         env_seconds = install_seconds()
         if env_seconds is not None:
@@ -308,9 +337,10 @@ def main(argv: list[str] | None = None) -> int:
             stages.save(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), round(time.perf_counter() - start, 1))
             return 0
         if not args.no_pdf:
-            stages.run("TeX toolchain", ensure_tex)
+            stages.run("TeX toolchain", check_tex)
+        chosen = {c: params_mod.check(c, chapter_parameters(c, overrides.get(c))) for c in CHAPTERS}
         for chapter in CHAPTERS:
-            params = chapter_parameters(chapter, overrides.get(chapter))
+            params = chosen[chapter]
             stages.run(f"chapter: {chapter}", lambda c=chapter, p=params: run_chapter(c, p, model_sha, args.force))
         stages.run("MathJax (offline)", ensure_mathjax)
         stages.run("HTML book", lambda: build_book("html", BOOK / "_build" / ".lab3-html", HTML_INDEX, args.force))
@@ -320,6 +350,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # papermill's execution error names the failing cell
+        if getattr(exc, "ename", None) == "ParameterError":  # a chapter refused a parameter: its one line is enough
+            print(f"error: {exc.evalue}", file=sys.stderr)
+            return 2
         print(f"error: {type(exc).__name__}: {str(exc)[-3000:]}", file=sys.stderr)
         return 1
     total = time.perf_counter() - start

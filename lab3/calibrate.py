@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from lab3 import data
-from lab3.quantize import linear_layers
+from lab3.model import linear_layers
 
 
 def calibration_images(n: int = 4096, seed: int = 0, root: str | None = None) -> torch.Tensor:

@@ -1,21 +1,18 @@
 """Deployment: prune -> (distill) -> quantize -> pack, choose a model by a stated rule, and hand it over.
 
 ``python -m lab3.deploy export`` writes the recommended model as our packed safetensors file and as an ONNX
-file, with a JSON card beside them. ``python -m lab3.deploy predict --model FILE IMAGE...`` classifies 28x28
-grayscale PNG files (or ``.npy`` batches) with either file. Nothing from a model or image file is executed:
-packed files are safetensors, ONNX files are parsed by ONNX Runtime, images by Pillow/NumPy (no pickle).
+file, with a JSON card beside them; ``python -m lab3.predict`` (a module of its own, without the experiment
+machinery) classifies images with either file. Nothing from a model file is executed: packed files are
+safetensors, ONNX files are parsed by ONNX Runtime.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-import numpy as np
 import torch
 
 from lab3 import calibrate, evaluate, fileio, pack, paths, timing
@@ -118,7 +115,7 @@ def sweep(model: SimpleDNN, configs: Sequence[Config], images: torch.Tensor, lab
     """Evaluate every pipeline configuration; each pruned (and fine-tuned) model is built once, when first needed."""
     from tqdm import tqdm
 
-    cache = cache or ResultCache()
+    cache = cache or ResultCache(modules=("deploy",))
     folder = folder or default_dir() / "candidates"
     folder.mkdir(parents=True, exist_ok=True)
     calib_sets: dict[tuple[int, int], torch.Tensor] = {}
@@ -214,75 +211,8 @@ def _test_set() -> tuple[torch.Tensor, torch.Tensor]:
     return data.tensors("test")
 
 
-# --- prediction --------------------------------------------------------------------------------------
-
-
-def read_images(paths_: Sequence[str | Path]) -> tuple[torch.Tensor, list[str]]:
-    """Read PNG files (28x28 grayscale) and .npy batches (uint8, (28,28) or (N,28,28)) as normalized images."""
-    from PIL import Image, UnidentifiedImageError
-
-    from lab3.data import normalize
-
-    batches, names = [], []
-    for p in map(Path, paths_):
-        if not p.is_file():
-            raise FileNotFoundError(f"{p}: no such image file")
-        if p.suffix.lower() == ".npy":
-            try:
-                arr = np.load(p, allow_pickle=False)
-            except (ValueError, OSError, EOFError) as exc:
-                raise ValueError(f"{p}: not a readable .npy array without pickle ({str(exc)[:120]})") from None
-            if arr.ndim == 2:
-                arr = arr[None]
-            if arr.ndim != 3 or arr.shape[1:] != (28, 28):
-                raise ValueError(f"{p}: expected shape (28, 28) or (N, 28, 28), got {arr.shape}")
-            if arr.dtype != np.uint8:
-                raise ValueError(f"{p}: expected uint8 pixels 0..255, got {arr.dtype}")
-            batches.append(torch.from_numpy(arr.copy()))
-            names += [f"{p.name}[{i}]" for i in range(arr.shape[0])]
-            continue
-        try:
-            with Image.open(p) as img:
-                img.load()
-                if img.size != (28, 28):
-                    raise ValueError(f"{p}: image is {img.size[0]}x{img.size[1]} pixels, expected 28x28")
-                gray = img.convert("L") if img.mode in ("L", "LA", "RGB", "RGBA", "P", "I", "I;16") else None
-                if gray is None:
-                    raise ValueError(f"{p}: unsupported image mode {img.mode!r}, expected grayscale")
-                batches.append(torch.from_numpy(np.asarray(gray, dtype=np.uint8).copy())[None])
-                names.append(p.name)
-        except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-            raise ValueError(f"{p}: not a readable image ({str(exc)[:120]})") from None
-    if not batches:
-        raise ValueError("no images given")
-    return normalize(torch.cat(batches)), names
-
-
-def load_runner(model_path: str | Path) -> Any:
-    """A callable images -> logits from a packed .safetensors file or an .onnx file."""
-    from lab3.runtimes import ort_runner, ort_session, torch_runner
-
-    path = Path(model_path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such model file")
-    if path.suffix == ".onnx":
-        return ort_runner(ort_session(path))
-    if path.suffix == ".safetensors":
-        return torch_runner(pack.load_packed(path))
-    raise ValueError(f"{path}: unknown model file type; expected .safetensors (lab3 packed) or .onnx")
-
-
-def predict(model_path: str | Path, images: Sequence[str | Path]) -> list[dict[str, Any]]:
-    """Digit and probability for every input image."""
-    run = load_runner(model_path)
-    x, names = read_images(images)
-    probs = torch.softmax(run(x), dim=1)
-    p, digit = probs.max(dim=1)
-    return [{"input": n, "digit": int(d), "probability": float(q)} for n, d, q in zip(names, digit, p)]
-
-
 def main(argv: list[str] | None = None) -> int:
-    """Command line: export the recommended model, or predict digits with an exported file."""
+    """Command line: export the recommended model (prediction is ``python -m lab3.predict``)."""
     parser = argparse.ArgumentParser(prog="python -m lab3.deploy", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     ex = sub.add_parser("export", help="write the recommended model (packed + ONNX + card.json)")
@@ -290,18 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     ex.add_argument("--ratio", type=float, help="pruning ratio (default: the deployment chapter's recommendation)")
     ex.add_argument("--bits", type=int, help="weight bits, 2..8")
     ex.add_argument("--finetune-epochs", type=int, default=None, help="distillation epochs (0: none)")
-    pr = sub.add_parser("predict", help="classify 28x28 grayscale PNG files or .npy batches")
-    pr.add_argument("--model", required=True, type=Path, help="a .safetensors (packed) or .onnx file")
-    pr.add_argument("images", nargs="+", type=Path)
     args = parser.parse_args(argv)
     try:
-        if args.command == "predict":
-            start = time.perf_counter()
-            results = predict(args.model, args.images)
-            for r in results:
-                print(f"{r['input']}: {r['digit']} (p={r['probability']:.3f})")
-            print(f"{len(results)} image(s) in {1e3 * (time.perf_counter() - start):.0f} ms", file=sys.stderr)
-            return 0
         return _export_cli(args)
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)

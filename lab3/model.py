@@ -8,6 +8,7 @@ tensors out of them, and build a fresh SimpleDNN. No method of any pickled class
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import pickle
@@ -66,6 +67,18 @@ def count_parameters(model: nn.Module) -> int:
 def float32_bytes(model: nn.Module) -> int:
     """Bytes the parameters take as float32 (4 per parameter)."""
     return 4 * sum(p.numel() for p in model.parameters())
+
+
+def saved_bytes(model: nn.Module) -> int:
+    """Size of ``torch.save(model.state_dict())`` in bytes (float32 weights plus container overhead)."""
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    return buffer.tell()
+
+
+def linear_layers(model: nn.Module) -> list[tuple[str, nn.Linear]]:
+    """The model's Linear layers in order (fc1..fc4 for SimpleDNN)."""
+    return [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Linear)]
 
 
 def state_sha256(state: Mapping[str, torch.Tensor]) -> str:

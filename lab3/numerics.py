@@ -1,23 +1,44 @@
-"""Pin the CPU numerics so training and evaluation give the same bits on any x86-64 with AVX2.
+"""Numerics settings: fast native kernels by default, deterministic on one machine; a pinned profile on request.
 
-Floating-point sums depend on the order of operations, which BLAS and ATen choose from the CPU's
-vector units and the thread count. We fix all three: MKL's conditional numerical reproducibility
-(``MKL_CBWR=AVX2,STRICT``), ATen's kernels at AVX2 (``ATEN_CPU_CAPABILITY=avx2``), oneDNN at AVX2,
-and a fixed intra-op thread count (``LAB3_THREADS``, default 2). The libraries read these lazily, so
-setting them when lab3 is imported works as long as no tensor op ran before. A variable the user
-already set is left alone (``os.environ.setdefault``), so any pin can be overridden.
+What is promised. Same CPU model + same thread count + same seeds → the same bits, run after run: MKL's
+conditional numerical reproducibility is asked for on its best code path for this CPU
+(``MKL_CBWR=AUTO,STRICT``), and the intra-op thread count is fixed (``LAB3_THREADS``, default 2).
+Bitwise equality across CPUs is *not* promised, and cannot be: MKL only promises it among Intel
+processors, nothing promises it across vendors, and pinning every kernel to AVX2 made float32 GEMMs
+1.5–4× slower on AVX-512 machines for bits that still differed on another vendor's CPU. Results that
+differ in their last bits are checked against the reference within stated tolerances instead
+(``reference/tolerances.yaml``, ``python -m lab3.reproduce``).
+
+``LAB3_NUMERICS`` picks a profile:
+
+- ``native`` (default): MKL's best path for this CPU with run-to-run reproducibility; ATen and oneDNN
+  use every vector unit they find.
+- ``avx2``: the old pins (``MKL_CBWR=AVX2,STRICT``, ATen and oneDNN at AVX2). On an AVX-512 CPU it gives
+  other bits than ``native``: exactly what running on another machine does, so it emulates one.
+
+The libraries read these variables lazily, so setting them when lab3 is imported works as long as no
+tensor op ran before. A variable the user already set is left alone (``os.environ.setdefault``).
 """
 from __future__ import annotations
 
 import os
 
-PINNED_ENV = {
-    "MKL_CBWR": "AVX2,STRICT",
-    "ATEN_CPU_CAPABILITY": "avx2",
-    "ONEDNN_MAX_CPU_ISA": "AVX2",
-    "KMP_WARNINGS": "0",
+PROFILES: dict[str, dict[str, str]] = {
+    "native": {"MKL_CBWR": "AUTO,STRICT", "KMP_WARNINGS": "0"},
+    "avx2": {"MKL_CBWR": "AVX2,STRICT", "ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2",
+             "KMP_WARNINGS": "0"},
 }
+REPORTED = ("MKL_CBWR", "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA")
+DEFAULT_PROFILE = "native"
 DEFAULT_THREADS = 2
+
+
+def profile() -> str:
+    """The numerics profile in force (``LAB3_NUMERICS``, default ``native``)."""
+    name = os.environ.get("LAB3_NUMERICS", DEFAULT_PROFILE).strip() or DEFAULT_PROFILE
+    if name not in PROFILES:
+        raise ValueError(f"LAB3_NUMERICS must be one of {sorted(PROFILES)}, got {name!r}")
+    return name
 
 
 def threads() -> int:
@@ -33,8 +54,8 @@ def threads() -> int:
 
 
 def pin() -> None:
-    """Set the reproducibility variables (unless already set) and the thread count."""
-    for key, value in PINNED_ENV.items():
+    """Set the profile's variables (unless already set) and the thread count."""
+    for key, value in PROFILES[profile()].items():
         os.environ.setdefault(key, value)
     import torch
 
@@ -45,7 +66,8 @@ def describe() -> dict[str, str | int]:
     """Return the numerics settings in force, for records and the reproducibility appendix."""
     import torch
 
-    out: dict[str, str | int] = {k: os.environ.get(k, "") for k in PINNED_ENV}
+    out: dict[str, str | int] = {"profile": profile()}
+    out.update({k: os.environ.get(k, "") for k in REPORTED})
     out["torch_threads"] = torch.get_num_threads()
     out["cpu_capability"] = torch.backends.cpu.get_cpu_capability()
     return out

@@ -21,8 +21,8 @@ import torch
 from torch import nn
 
 from lab3 import fileio
-from lab3.model import SimpleDNN, from_state_dict, state_sha256
-from lab3.quantize import QParams, Scheme, check_bits, dequantize, linear_layers, weight_codes
+from lab3.model import SimpleDNN, from_state_dict, linear_layers, state_sha256
+from lab3.quantize import QParams, Scheme, check_bits, dequantize, weight_codes
 
 FORMAT = "lab3.packed/2"
 META_KEY = "lab3"

@@ -20,3 +20,19 @@ def artifacts_dir() -> Path:
 def full_model_path() -> Path:
     """The full-size trained checkpoint."""
     return artifacts_dir() / "full_size_model.pt"
+
+
+def model_path() -> Path:
+    """The full-size model the chapters report on: ``LAB3_MODEL`` (e.g. the course's checkpoint) or the trained one."""
+    given = os.environ.get("LAB3_MODEL", "").strip()
+    return Path(given) if given else full_model_path()
+
+
+def use_model(path: str | os.PathLike | None) -> None:
+    """Make everything use the checkpoint ``path`` (through ``LAB3_MODEL``, which notebook kernels inherit)."""
+    if path is None:
+        return
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path}: MODEL must name a checkpoint file (a lab3 checkpoint or the course's "
+                                f"torch.save(model) pickle)")
+    os.environ["LAB3_MODEL"] = str(Path(path).resolve())

@@ -14,7 +14,7 @@ from tqdm import tqdm
 from lab3 import evaluate, timing
 from lab3.cache import ResultCache
 from lab3.distill import DistillConfig, distill
-from lab3.model import SimpleDNN, count_parameters, float32_bytes, model_sha256
+from lab3.model import SimpleDNN, count_parameters, float32_bytes, model_sha256, saved_bytes
 from lab3.prune import prune_model
 from lab3.sweep import accuracy_record, tensor_key
 
@@ -33,13 +33,13 @@ def _bar(items: Sequence[Any], desc: str, progress: bool | None) -> Any:
 def lab_pruning_rows(model: SimpleDNN, ratios: Sequence[float], images: torch.Tensor, labels: torch.Tensor,
                      cache: ResultCache | None = None, progress: bool | None = None) -> list[dict[str, Any]]:
     """For each ratio, the lab's pruning: layer sizes, parameters, float32 and saved size, accuracy with CI."""
-    cache = cache or ResultCache()
+    cache = cache or ResultCache(modules=("prune_sweep",))
     rows = []
     for ratio in _bar(ratios, "prune (lab)", progress):
         def compute(ratio=ratio) -> dict[str, Any]:
             pruned = prune_model(model, ratio)
             return {"sizes": pruned.sizes, "parameters": count_parameters(pruned),
-                    "float32_bytes": float32_bytes(pruned), "saved_bytes": timing.saved_bytes(pruned),
+                    "float32_bytes": float32_bytes(pruned), "saved_bytes": saved_bytes(pruned),
                     **accuracy_record(evaluate.count_correct(pruned, images, labels), labels.numel())}
 
         parts = {"kind": "prune-lab", "model": model_sha256(model), "ratio": ratio, "data": tensor_key(images, labels)}
@@ -51,7 +51,7 @@ def timing_rows(model: SimpleDNN, ratios: Sequence[float], images: torch.Tensor,
                 repeats: int = 3, min_run_time: float = 1.0, cache: ResultCache | None = None,
                 progress: bool | None = None) -> list[dict[str, Any]]:
     """For the full model (ratio 0) and each lab-pruned model: batch-1 latency, test-set throughput, lab loop."""
-    cache = cache or ResultCache()
+    cache = cache or ResultCache(modules=("prune_sweep",))
     rows = []
     for ratio in _bar([0.0, *ratios], "timing", progress):
         def compute(ratio=ratio) -> dict[str, Any]:
@@ -73,7 +73,7 @@ def method_rows(model: SimpleDNN, ratios: Sequence[float], images: torch.Tensor,
                 calibration: torch.Tensor, ridge: float, cache: ResultCache | None = None,
                 progress: bool | None = None) -> list[dict[str, Any]]:
     """Accuracy of every pruning method at every ratio (same exact lab rule for the neuron counts)."""
-    cache = cache or ResultCache()
+    cache = cache or ResultCache(modules=("prune_sweep",))
     rows = []
     calib_key = tensor_key(calibration)
     todo = [(name, ratio) for name in METHODS for ratio in ratios]
@@ -94,7 +94,7 @@ def finetune_rows(model: SimpleDNN, ratios: Sequence[float], images: torch.Tenso
                   teacher: torch.Tensor, config: DistillConfig, cache: ResultCache | None = None,
                   progress: bool | None = None) -> list[dict[str, Any]]:
     """Activation + repair, then a short distillation from the full model: accuracy and fine-tune seconds."""
-    cache = cache or ResultCache()
+    cache = cache or ResultCache(modules=("prune_sweep",))
     rows = []
     for ratio in _bar(ratios, "fine-tune", progress):
         def compute(ratio=ratio) -> dict[str, Any]:

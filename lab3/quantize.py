@@ -14,10 +14,12 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass
-from typing import Any, Iterable, Literal
+from typing import Iterable, Literal
 
 import torch
 from torch import nn
+
+from lab3.model import linear_layers  # noqa: F401  (also lab3.quantize.linear_layers, for the chapters)
 
 Method = Literal["fixed", "maxabs", "percentile", "mse"]
 Granularity = Literal["tensor", "channel"]
@@ -62,11 +64,6 @@ def quantize_tensor(w: torch.Tensor, q: float, bits: int) -> torch.Tensor:
     # one new tensor (bit for bit equal to the lab's expression, tested), so a sweep allocates less per point
     out = w / delta
     return out.round_().mul_(delta).clamp_(-q, q - delta)
-
-
-def linear_layers(model: nn.Module) -> list[tuple[str, nn.Linear]]:
-    """The model's Linear layers in order (fc1..fc4 for SimpleDNN)."""
-    return [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Linear)]
 
 
 def quantize_model(model: nn.Module, q: float, bits: int, quantize_bias: bool = False) -> nn.Module:
@@ -276,12 +273,3 @@ def sqnr_db(w: torch.Tensor, wq: torch.Tensor) -> float:
 def distinct_values(tensors: Iterable[torch.Tensor]) -> int:
     """Number of distinct values across tensors (how many levels a quantizer really used)."""
     return int(torch.unique(torch.cat([t.detach().flatten() for t in tensors])).numel())
-
-
-def __getattr__(name: str) -> Any:
-    """Re-export ``save_packed``/``load_packed`` from lab3.pack lazily (pack imports this module)."""
-    if name in ("save_packed", "load_packed"):
-        from lab3 import pack
-
-        return getattr(pack, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from lab3 import fileio, numerics
+from lab3.model import saved_bytes
 
 RUNTIMES = ("pytorch-fp32", "pytorch-int8", "ort-fp32", "ort-int8")
 
@@ -123,7 +124,6 @@ class Runtime:
 def build_runtimes(model: nn.Module, folder: str | os.PathLike, stem: str, fp32_file: Path | None = None,
                    threads: int | None = None) -> list[Runtime]:
     """The four runtimes for ``model``; ONNX files (and the int8 torch state) are written under ``folder``."""
-    from lab3.timing import saved_bytes
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,8 @@ from tqdm import tqdm
 from lab3 import evaluate, stats
 from lab3.cache import ResultCache
 from lab3.model import SimpleDNN, model_sha256
-from lab3.quantize import Scheme, check_bits, check_q, linear_layers, quantize_tensor, weights_vector
+from lab3.model import linear_layers
+from lab3.quantize import Scheme, check_bits, check_q, quantize_tensor, weights_vector
 
 Q_UNITS = ("max_abs", "absolute")
 
@@ -77,7 +78,7 @@ def lab_quantization_grid(model: SimpleDNN, images: torch.Tensor, labels: torch.
                           progress: bool | None = None) -> list[dict[str, Any]]:
     """Accuracy of the lab's quantizer at every (q, bits); records carry q, its label, bits and counts."""
     bits_values = [check_bits(b) for b in bits_values]
-    cache = cache or ResultCache()
+    cache = cache or ResultCache(modules=("sweep",))
     scratch = Scratch(model)
     digest = model_sha256(model)
     points = [(entry, b) for entry in q_grid for b in bits_values]
@@ -111,7 +112,7 @@ def scheme_accuracy(model: SimpleDNN, scheme: Scheme, images: torch.Tensor, labe
     """Accuracy of ``model`` with its weights fake-quantized by ``scheme`` (cached)."""
     from lab3.quantize import fake_quantize
 
-    cache = cache or ResultCache()
+    cache = cache or ResultCache(modules=("sweep",))
     scratch = scratch or Scratch(model)
 
     def compute() -> dict[str, Any]:
@@ -169,7 +170,7 @@ def gptq_packed(model: SimpleDNN, bits: int, calibration_images: int, seed: int,
 
     from lab3 import calibrate, gptq, pack
 
-    cache = cache or ResultCache()
+    cache = cache or ResultCache(modules=("sweep",))
     scheme = Scheme(bits, "mse", "channel", levels)  # type: ignore[arg-type]
     key = cache.key({"kind": "gptq", "model": model_sha256(model), "bits": bits, "levels": levels,
                      "calibration": calibration_images, "seed": seed})
@@ -177,15 +178,14 @@ def gptq_packed(model: SimpleDNN, bits: int, calibration_images: int, seed: int,
     if cache.active and path.is_file():
         try:
             loaded, meta = pack.read_packed(path)
-            return loaded, {"path": str(path), "bytes": meta["bytes"], "seconds": meta["extra"].get("seconds"),
-                            "bits": bits}
+            return loaded, {"path": str(path), "bytes": meta["bytes"], "seconds": None, "bits": bits}
         except ValueError:
             pass
     start = time.perf_counter()
     calib = calibrate.calibration_images(calibration_images, seed)
     quantized, codes = gptq.gptq_quantize(model, scheme, calib)
     seconds = time.perf_counter() - start
-    info = pack.save_packed(quantized, path, bits, codes=codes, metadata={"seconds": seconds})
+    info = pack.save_packed(quantized, path, bits, codes=codes)  # no timing inside: same codes, same bytes
     loaded = pack.load_packed(path)
     for name, value in quantized.state_dict().items():
         if not torch.equal(loaded.state_dict()[name], value):
@@ -202,7 +202,7 @@ def quantizer_comparison(model: SimpleDNN, images: torch.Tensor, labels: torch.T
     Returns (rows, gptq) where gptq maps a bit width to (reloaded GPTQ model, packed-file info); GPTQ runs
     only up to ``gptq_max_bits`` (at 8 bits plain rounding is already lossless within noise).
     """
-    cache = cache or ResultCache()
+    cache = cache or ResultCache(modules=("sweep",))
     scratch = Scratch(model)
     rows, gptq_models = [], {}
     todo = [(b, name, spec) for b in bits_values for name, spec in
@@ -229,7 +229,7 @@ def layer_sensitivity(model: SimpleDNN, scheme: Scheme, images: torch.Tensor, la
     """Accuracy when only one layer at a time is quantized with ``scheme``: which layer limits low bit widths."""
     from lab3.quantize import fake_quantize
 
-    cache = cache or ResultCache()
+    cache = cache or ResultCache(modules=("sweep",))
     scratch = Scratch(model)
     out = []
     for name, layer in linear_layers(model):

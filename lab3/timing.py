@@ -8,7 +8,6 @@ data loading rather than the network.
 """
 from __future__ import annotations
 
-import io
 import statistics
 import time
 from dataclasses import asdict, dataclass
@@ -139,8 +138,3 @@ def _iqr(values: list[float]) -> float:
     return q[2] - q[0]
 
 
-def saved_bytes(model: nn.Module) -> int:
-    """Size of ``torch.save(model.state_dict())`` in bytes (float32 weights plus container overhead)."""
-    buffer = io.BytesIO()
-    torch.save(model.state_dict(), buffer)
-    return buffer.tell()

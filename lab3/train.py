@@ -8,8 +8,9 @@ generators seeded by the recipe, inside ``torch.random.fork_rng`` so the caller'
 from __future__ import annotations
 
 import argparse
+import hashlib
+import inspect
 import math
-import os
 import platform
 import sys
 import time
@@ -129,16 +130,34 @@ def record_path(checkpoint: Path) -> Path:
     return checkpoint.with_suffix(".json")
 
 
+def training_code_version() -> str:
+    """sha256 over the code that decides the trained bits: this module, lab3.data and the SimpleDNN class.
+
+    A change there retrains; a change elsewhere (a plot, a helper in model.py, the quantizer) does not.
+    """
+    h = hashlib.sha256()
+    for source in (inspect.getsource(sys.modules[__name__]), inspect.getsource(data), inspect.getsource(SimpleDNN)):
+        h.update(source.encode() + b"\0")
+    return h.hexdigest()
+
+
+def training_key(recipe: Recipe) -> dict[str, Any]:
+    """Everything that decides the trained weights on one machine: recipe, data, training code, numerics profile."""
+    return {"recipe": asdict(recipe), "train_data_sha256": data.digest("train"),
+            "training_code": training_code_version(), "numerics_profile": numerics.profile(),
+            "threads": numerics.threads()}
+
+
 def matching_checkpoint(path: Path, recipe: Recipe) -> dict[str, Any] | None:
-    """Metadata of ``path`` if it exists, loads, and was trained with ``recipe`` on the same data; else None."""
+    """Metadata of ``path`` if it exists, loads, and was trained with the same key (see ``training_key``)."""
     if not path.is_file():
         return None
     try:
         _, meta = read_checkpoint(path)
     except ValueError:
         return None
-    same = meta.get("recipe") == asdict(recipe) and meta.get("train_data_sha256") == data.digest("train")
-    return meta if same else None
+    key = training_key(recipe)
+    return meta if all(meta.get(k) == v for k, v in key.items()) else None
 
 
 def train_full(path: Path | None = None, recipe: Recipe = RECIPE, force: bool = False,
@@ -160,9 +179,9 @@ def train_full(path: Path | None = None, recipe: Recipe = RECIPE, force: bool = 
     x_test, y_test = data.tensors("test")
     correct = evaluate.count_correct(model, x_test, y_test)
     record = {
-        "recipe": asdict(recipe), "epochs": epochs, "train_seconds": round(train_seconds, 1),
+        **training_key(recipe), "epochs": epochs, "train_seconds": round(train_seconds, 1),
         "test_correct": correct, "test_total": int(y_test.numel()), "test_accuracy": correct / y_test.numel(),
-        "parameters": count_parameters(model), "train_data_sha256": data.digest("train"),
+        "parameters": count_parameters(model),
         "test_data_sha256": data.digest("test"), "environment": environment(),
         "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }

@@ -62,3 +62,31 @@ def test_finish_notebook_hides_parameters_and_strips_ansi(tmp_path):
     assert "remove-cell" in out["cells"][0]["metadata"]["tags"]
     assert "".join(out["cells"][0]["outputs"][0]["text"]) == "red"
     assert build.executed_inputs(path) == "abc"
+
+
+def test_code_version_follows_the_import_graph(tmp_path, monkeypatch):
+    """A plotting edit leaves the quantization sweep's key alone; a quantizer edit changes it (in a temporary copy)."""
+    import shutil
+
+    from lab3 import cache
+
+    copy = tmp_path / "lab3"
+    shutil.copytree(cache.PACKAGE_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(cache, "PACKAGE_DIR", copy)
+    assert "quantize" in cache.module_closure(["sweep"]) and "plots" not in cache.module_closure(["sweep"])
+    before = {m: cache.code_version([m]) for m in ("sweep", "deploy", "prune_sweep", "plots")}
+    (copy / "plots.py").write_text((copy / "plots.py").read_text() + "\n# a colour changed\n")
+    after_plot = {m: cache.code_version([m]) for m in before}
+    assert after_plot["plots"] != before["plots"]
+    assert all(after_plot[m] == before[m] for m in ("sweep", "deploy", "prune_sweep"))
+    (copy / "quantize.py").write_text((copy / "quantize.py").read_text() + "\n# the quantizer changed\n")
+    after_q = {m: cache.code_version([m]) for m in before}
+    assert after_q["sweep"] != before["sweep"] and after_q["deploy"] != before["deploy"]
+    assert after_q["plots"] == after_plot["plots"]
+
+
+def test_lab3_imports_reads_every_import_form():
+    from lab3 import cache
+
+    src = "from lab3 import data, plots\nimport lab3.sweep\nfrom lab3.model import SimpleDNN\nimport os\n"
+    assert cache.lab3_imports(src) == {"data", "plots", "sweep", "model"}

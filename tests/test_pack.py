@@ -93,10 +93,10 @@ def test_bad_arguments(tmp_path):
     assert not (tmp_path / "x").exists()
 
 
-def test_reexported_from_quantize():
-    from lab3 import quantize
+def test_linear_layers_live_in_model_and_quantize_keeps_the_name():
+    from lab3 import model, quantize
 
-    assert quantize.save_packed is pack.save_packed and quantize.load_packed is pack.load_packed
+    assert quantize.linear_layers is model.linear_layers
 
 
 def test_same_model_gives_same_bytes_in_every_process(tmp_path):

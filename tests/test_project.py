@@ -72,3 +72,24 @@ print('\\n'.join(failed)); sys.exit(1 if failed else 0)
 """
     run = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True)
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_lab3_import_graph_has_no_circle():
+    """Layers point one way: no module imports (even lazily, inside a function) one that imports it back."""
+    from lab3 import cache
+
+    modules = sorted(p.stem for p in (ROOT / "lab3").glob("*.py") if p.stem != "__init__")
+    graph = {m: cache.lab3_imports((ROOT / "lab3" / f"{m}.py").read_text()) - {m} for m in modules}
+    state: dict[str, int] = {}
+
+    def visit(m, path):
+        state[m] = 1
+        for n in sorted(graph[m]):
+            assert state.get(n) != 1, "import circle: " + " -> ".join(path + [m, n])
+            if n not in state:
+                visit(n, path + [m])
+        state[m] = 2
+
+    for m in modules:
+        if m not in state:
+            visit(m, [])

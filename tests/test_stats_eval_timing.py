@@ -5,6 +5,7 @@ import torch
 from torch.utils.data import TensorDataset
 
 from lab3 import evaluate, stats, timing
+from lab3.model import saved_bytes
 from tests.helpers import tiny_model
 
 
@@ -51,7 +52,7 @@ def test_timings_are_well_formed():
     assert thr.items == 200 and thr.items_per_second > 0 and thr.per_item > 0
     loop = timing.lab_loop(m, TensorDataset(x, torch.zeros(200)), batch_size=64, repeats=2)
     assert loop.runs == 2 and loop.median > 0
-    assert timing.saved_bytes(m) > 4 * sum(p.numel() for p in m.parameters())
+    assert saved_bytes(m) > 4 * sum(p.numel() for p in m.parameters())
     with pytest.raises(ValueError):
         timing.time_callable(lambda: None, "x", threads=0)
     with pytest.raises(ValueError):

@@ -76,3 +76,24 @@ def test_train_full_writes_then_reuses(tmp_path):
 def test_cli_rejects_bad_epochs(capsys):
     assert train.main(["--epochs", "0"]) == 2
     assert "recipe.epochs" in capsys.readouterr().err
+
+
+def test_a_change_to_the_training_code_or_numerics_retrains(tmp_path, monkeypatch):
+    recipe = train.Recipe(epochs=1, train_size=256)
+    path = tmp_path / "full.pt"
+    train.train_full(path, recipe, log=lambda m: None)
+    assert train.matching_checkpoint(path, recipe) is not None
+    monkeypatch.setattr(train, "training_code_version", lambda: "edited model.py")
+    assert train.matching_checkpoint(path, recipe) is None
+    monkeypatch.undo()
+    monkeypatch.setenv("LAB3_NUMERICS", "avx2")
+    assert train.matching_checkpoint(path, recipe) is None
+
+
+def test_training_code_is_what_trains(monkeypatch):
+    import inspect
+
+    before = train.training_code_version()
+    real = inspect.getsource
+    monkeypatch.setattr(inspect, "getsource", lambda obj: real(obj) + ("# edited" if obj is train.SimpleDNN else ""))
+    assert train.training_code_version() != before  # an edit of the architecture retrains

@@ -1,0 +1,129 @@
+"""The cross-machine comparison: results files, tolerance rules, tied choices, and the committed reference."""
+import copy
+import json
+
+import pytest
+
+from lab3 import reproduce, results
+
+TOL = reproduce.load_tolerances()
+
+
+def doc(values, params=None, sha="a" * 64):
+    return {"chapter": "quantization", "model_sha256": sha, "parameters": params or {"bits": [2, 4]}, "values": values}
+
+
+BASE = {
+    "parameters": {"value": 25889258, "kind": "exact"},
+    "acc_high": {"value": 0.9883, "kind": "accuracy", "n": 10000},
+    "acc_mid": {"value": 0.9453, "kind": "accuracy", "n": 10000},
+    "acc_cliff": {"value": 0.6950, "kind": "accuracy", "n": 10000},
+    "max_w": {"value": 0.111, "kind": "model_stat"},
+    "file": {"value": 60056, "kind": "compressed_bytes"},
+    "seconds": {"value": 5.9, "kind": "time"},
+    "best_q": {"value": {"choice": "0.25·max|w|", "tied": ["0.25·max|w|", "0.5·max|w|"]}, "kind": "choice"},
+}
+
+
+def run_with(**changes):
+    values = copy.deepcopy(BASE)
+    for name, value in changes.items():
+        values[name]["value"] = value
+    return {"quantization": doc(values)}
+
+
+def statuses(run):
+    rows = reproduce.compare({"quantization": doc(copy.deepcopy(BASE))}, run, TOL)
+    return {r.name: r.status for r in rows}
+
+
+def test_identical_results_agree_and_timings_are_not_compared():
+    s = statuses(run_with())
+    assert s.pop("seconds") == "info"
+    assert set(s.values()) == {"agree"}
+
+
+@pytest.mark.parametrize("name, inside, outside", [
+    ("parameters", 25889258, 25889257),
+    ("acc_high", 0.9883 - 0.0049, 0.9883 - 0.0051),   # ±0.5 pp at or above 97%
+    ("acc_high", 0.9883 + 0.0049, 0.9883 + 0.0051),
+    ("acc_mid", 0.9453 - 0.149, 0.9453 - 0.151),       # ±15 pp between 90% and 97%
+    ("acc_cliff", 0.30, 0.975),                        # a cliff may move anywhere below 97%
+    ("max_w", 0.111 * 2.4, 0.111 * 2.6),               # within a factor 2.5
+    ("max_w", 0.111 / 2.4, 0.111 / 2.6),
+    ("file", 60056 * 1.14, 60056 * 1.16),              # ±15%
+])
+def test_each_tolerance_accepts_inside_and_rejects_outside(name, inside, outside):
+    assert statuses(run_with(**{name: inside}))[name] == "agree"
+    assert statuses(run_with(**{name: outside}))[name] == "differ"
+
+
+def test_accuracy_tolerance_scales_with_the_number_of_images():
+    rule = reproduce.rule_for("x", "accuracy", TOL)
+    assert reproduce.compare_value(0.99, 0.984, rule, 10000)[2] == "differ"
+    diff, tol, status = reproduce.compare_value(0.99, 0.984, rule, 1000)   # one digit's ~1,000 images: ±1.6 pp
+    assert status == "agree" and tol == "±1.6 pp"
+
+
+def test_a_choice_among_the_tied_candidates_is_tied_and_elsewhere_differs():
+    tied = {"choice": "0.5·max|w|", "tied": ["0.5·max|w|"]}
+    assert statuses(run_with(best_q=tied))["best_q"] == "tied"
+    moved = {"choice": "1·max|w|", "tied": ["1·max|w|"]}
+    assert statuses(run_with(best_q=moved))["best_q"] == "differ"
+
+
+def test_a_vanished_result_is_missing_and_fails():
+    run = run_with()
+    del run["quantization"]["values"]["acc_high"]
+    rows = reproduce.compare({"quantization": doc(copy.deepcopy(BASE))}, run, TOL)
+    assert [r.name for r in reproduce.failures(rows)] == ["acc_high"]
+
+
+def test_other_parameters_are_reported_not_compared():
+    run = {"quantization": doc(copy.deepcopy(BASE), params={"bits": [8]})}
+    rows = reproduce.compare({"quantization": doc(copy.deepcopy(BASE))}, run, TOL)
+    assert [(r.name, r.status) for r in rows] == [("(parameters)", "skipped")]
+    assert "bits" in rows[0].tolerance
+
+
+def test_failure_lines_name_the_result_and_the_move():
+    rows = reproduce.compare({"quantization": doc(copy.deepcopy(BASE))}, run_with(acc_high=0.97), TOL)
+    lines = reproduce.report_lines(rows)
+    assert len(lines) == 1 and "quantization.acc_high" in lines[0] and "-1.83 pp" in lines[0]
+    assert "±0.5 pp" in lines[0]
+
+
+def test_tied_rule_lists_what_noise_could_pick():
+    rows = [{"label": "a", "bytes": 10, "accuracy": 0.9830}, {"label": "b", "bytes": 20, "accuracy": 0.9838},
+            {"label": "c", "bytes": 40, "accuracy": 0.9870}, {"label": "d", "bytes": 5, "accuracy": 0.9700}]
+    # full 0.9883, tolerance 0.5 pp, spread 0.3 pp: 'a' (loss 0.53) and 'b' (0.45) are possible, 'c' (0.13) is sure
+    assert results.tied_rule(rows, 0.9883, 0.5, 0.3, "bytes", "label") == ["a", "b", "c"]
+    assert results.tied_rule(rows, 0.9883, 0.5, 0.0, "bytes", "label") == ["b"]
+
+
+def test_tied_best_keeps_candidates_within_the_spread():
+    rows = [{"q": 1, "accuracy": 0.90}, {"q": 2, "accuracy": 0.9025}, {"q": 3, "accuracy": 0.91}]
+    assert results.tied_best(rows, rows[2], 0.3, "q") == [3] and results.tied_best(rows, rows[2], 1.0, "q") == [1, 2, 3]
+
+
+def test_results_refuse_unknown_kinds_and_duplicates(tmp_path, monkeypatch):
+    monkeypatch.setenv(results.OUT_ENV, str(tmp_path))
+    r = results.Results("baseline", "f" * 64, {"model_path": None})
+    r.add("n", 3, "exact")
+    with pytest.raises(ValueError, match="recorded twice"):
+        r.add("n", 3, "exact")
+    with pytest.raises(ValueError, match="kind must be one of"):
+        r.add("m", 3, "approximately")
+    r.choice("best", 2, [3, 2, 3])
+    saved = json.loads(r.save().read_text())
+    assert saved["values"]["best"]["value"] == {"choice": 2, "tied": [2, 3]}
+    assert saved["parameters"] == {"model_path": None} and (tmp_path / "baseline.json").is_file()
+
+
+def test_committed_book_results_agree_with_the_reference():
+    """The results beside the executed notebooks are within tolerance of reference/ (equal on the reference machine)."""
+    reference, book = reproduce.load_reference(), reproduce.load_set(None)
+    assert set(reference) == set(book) == {"baseline", "quantization", "pruning", "deployment"}
+    rows = reproduce.compare(reference, book, TOL)
+    assert not reproduce.failures(rows), "\n".join(reproduce.report_lines(rows))
+    assert sum(r.status == "agree" for r in rows) > 200
