@@ -48,8 +48,7 @@ def prune_layer(weights_a: torch.Tensor, bias_a: torch.Tensor, weights_b: torch.
     if k == 0:
         raise ValueError(f"the lab's prune_layer needs int(n * ratio) >= 1, but n={n} and ratio={ratio} give 0 "
                          f"(torch.kthvalue has no 0th value); use ratio >= {1 / n:.4g} or rule='exact'")
-    threshold, _ = torch.kthvalue(scores, k)
-    condition = scores >= threshold
+    condition = keep_mask(scores, ratio, "lab")  # the lab's threshold rule, in one place
     return weights_a[condition], bias_a[condition], weights_b[:, condition]
 
 

@@ -158,9 +158,16 @@ def show(value: Any, kind: str = "") -> str:
         return str(value["choice"])
     if kind == "accuracy" and isinstance(value, float):
         return f"{100 * value:.2f}%"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
     if isinstance(value, float):
         return f"{value:.6g}"
     return str(value)
+
+
+def label(row: Row) -> str:
+    """A result's name for readers: 'quantization: lab grid › best q › 2bit'."""
+    return f"{row.chapter}: " + row.name.replace("_", " ").replace("/", " › ")
 
 
 def summary(rows: list[Row]) -> str:

@@ -43,15 +43,21 @@ def test_identical_results_agree_and_timings_are_not_compared():
     assert set(s.values()) == {"agree"}
 
 
+ACC = TOL["kinds"]["accuracy"]["tiers"]
+HIGH, MID = ACC[0]["abs_pp"] / 100, ACC[1]["abs_pp"] / 100
+RATIO = TOL["kinds"]["model_stat"]["max_ratio"]
+REL = TOL["kinds"]["compressed_bytes"]["rel"]
+
+
 @pytest.mark.parametrize("name, inside, outside", [
     ("parameters", 25889258, 25889257),
-    ("acc_high", 0.9883 - 0.0049, 0.9883 - 0.0051),   # ±0.5 pp at or above 97%
-    ("acc_high", 0.9883 + 0.0049, 0.9883 + 0.0051),
-    ("acc_mid", 0.9453 - 0.149, 0.9453 - 0.151),       # ±15 pp between 90% and 97%
-    ("acc_cliff", 0.30, 0.975),                        # a cliff may move anywhere below 97%
-    ("max_w", 0.111 * 2.4, 0.111 * 2.6),               # within a factor 2.5
-    ("max_w", 0.111 / 2.4, 0.111 / 2.6),
-    ("file", 60056 * 1.14, 60056 * 1.16),              # ±15%
+    ("acc_high", 0.9883 - 0.98 * HIGH, 0.9883 - 1.02 * HIGH),   # at or above 97%
+    ("acc_high", 0.9883 + 0.98 * HIGH, 0.9883 + 1.02 * HIGH),
+    ("acc_mid", 0.9453 - 0.99 * MID, 0.9453 - 1.01 * MID),       # between 90% and 97%
+    ("acc_cliff", 0.30, 0.975),                                  # a cliff may move anywhere below 97%
+    ("max_w", 0.111 * 0.98 * RATIO, 0.111 * 1.02 * RATIO),       # within a factor
+    ("max_w", 0.111 / (0.98 * RATIO), 0.111 / (1.02 * RATIO)),
+    ("file", 60056 * (1 + 0.9 * REL), 60056 * (1 + 1.1 * REL)),  # relative
 ])
 def test_each_tolerance_accepts_inside_and_rejects_outside(name, inside, outside):
     assert statuses(run_with(**{name: inside}))[name] == "agree"
@@ -60,9 +66,10 @@ def test_each_tolerance_accepts_inside_and_rejects_outside(name, inside, outside
 
 def test_accuracy_tolerance_scales_with_the_number_of_images():
     rule = reproduce.rule_for("x", "accuracy", TOL)
-    assert reproduce.compare_value(0.99, 0.984, rule, 10000)[2] == "differ"
-    diff, tol, status = reproduce.compare_value(0.99, 0.984, rule, 1000)   # one digit's ~1,000 images: ±1.6 pp
-    assert status == "agree" and tol == "±1.6 pp"
+    moved = 0.99 - 1.5 * HIGH
+    assert reproduce.compare_value(0.99, moved, rule, 10000)[2] == "differ"
+    diff, tol, status = reproduce.compare_value(0.99, moved, rule, 1000)   # one digit's ~1,000 images: x sqrt(10)
+    assert status == "agree" and tol == f"±{100 * HIGH * 10 ** 0.5:.2g} pp"
 
 
 def test_a_choice_among_the_tied_candidates_is_tied_and_elsewhere_differs():
@@ -90,7 +97,7 @@ def test_failure_lines_name_the_result_and_the_move():
     rows = reproduce.compare({"quantization": doc(copy.deepcopy(BASE))}, run_with(acc_high=0.97), TOL)
     lines = reproduce.report_lines(rows)
     assert len(lines) == 1 and "quantization.acc_high" in lines[0] and "-1.83 pp" in lines[0]
-    assert "±0.5 pp" in lines[0]
+    assert f"±{100 * HIGH:.2g} pp" in lines[0] and "98.83%" in lines[0] and "97.00%" in lines[0]
 
 
 def test_tied_rule_lists_what_noise_could_pick():
