@@ -18,6 +18,7 @@ import argparse
 import fnmatch
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -167,7 +168,7 @@ def show(value: Any, kind: str = "") -> str:
 
 def label(row: Row) -> str:
     """A result's name for readers: 'quantization: lab grid › best q › 2bit'."""
-    return f"{row.chapter}: " + row.name.replace("_", " ").replace("/", " › ")
+    return f"{row.chapter}: " + re.sub(r"(?<! )/(?! )", " › ", row.name.replace("_", " "))
 
 
 def summary(rows: list[Row]) -> str:

@@ -134,3 +134,9 @@ def test_committed_book_results_agree_with_the_reference():
     rows = reproduce.compare(reference, book, TOL)
     assert not reproduce.failures(rows), "\n".join(reproduce.report_lines(rows))
     assert sum(r.status == "agree" for r in rows) > 200
+
+
+def test_labels_read_as_text_and_keep_names_with_slashes():
+    row = reproduce.Row("quantization", "methods/GPTQ (MSE / channel)/2bit/accuracy", "accuracy", 0, 0, "", "", "")
+    assert reproduce.label(row) == "quantization: methods › GPTQ (MSE / channel) › 2bit › accuracy"
+    assert reproduce.show(0.98765, "accuracy") == "98.77%" and reproduce.show(25889258) == "25,889,258"
