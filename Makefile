@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_quantization.py
 	$(PY) benchmarks/bench_pruning.py
 	$(PY) benchmarks/bench_deployment.py
+	$(PY) benchmarks/bench_numerics.py
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || \
