@@ -77,8 +77,8 @@ class Stages:
 
 
 def chapter_parameters(chapter: str, override: Path | None) -> dict[str, Any]:
-    """The chapter's defaults from notebooks/params, updated with a user's YAML file if given."""
-    params = yaml.safe_load((NOTEBOOKS / "params" / f"{chapter}.yaml").read_text()) or {}
+    """The chapter's defaults (its notebook's parameters cell), updated with a user's YAML file if given."""
+    params = params_mod.defaults(chapter)
     if override is not None:
         if not override.is_file():
             raise FileNotFoundError(f"{override}: parameter file for chapter {chapter!r} does not exist")

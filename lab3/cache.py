@@ -15,7 +15,10 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+import torch
+
 from lab3 import fileio, paths
+from lab3.model import state_sha256
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -54,6 +57,11 @@ def code_version(modules: Iterable[str] | None = None) -> str:
         path = PACKAGE_DIR / f"{name}.py"
         h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return h.hexdigest()
+
+
+def tensor_key(*tensors: torch.Tensor) -> str:
+    """Content hash of some tensors, for cache keys (which data a point was computed on)."""
+    return state_sha256({str(i): t for i, t in enumerate(tensors)})
 
 
 def enabled() -> bool:

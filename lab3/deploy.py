@@ -15,14 +15,15 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from lab3 import calibrate, evaluate, fileio, pack, paths, timing
-from lab3.cache import ResultCache
-from lab3.distill import DistillConfig, distill
+from lab3 import calibrate, data, evaluate, fileio, pack, paths, timing
+from lab3.cache import ResultCache, tensor_key
+from lab3.distill import DistillConfig, distill, teacher_logits, training_set
 from lab3.gptq import gptq_quantize
-from lab3.model import SimpleDNN, count_parameters, model_sha256
+from lab3.model import SimpleDNN, count_parameters, load_model, model_sha256
+from lab3.progress import bar
 from lab3.prune import prune_model
 from lab3.quantize import Scheme
-from lab3.sweep import accuracy_record, tensor_key
+from lab3.stats import accuracy_record, within
 
 DEEP_COMPRESSION_LENET = {"label": "Deep Compression, LeNet-300-100 (external: Han et al. 2016)",
                           "bytes": 27_000, "accuracy": 0.9842, "original_bytes": 1_070_000}
@@ -68,15 +69,14 @@ def pruned_model(model: SimpleDNN, config: Config, calibration: torch.Tensor,
 
 def teacher_targets(model: SimpleDNN) -> tuple[tuple[torch.Tensor, torch.Tensor], torch.Tensor]:
     """The training set and the full model's logits on it: what distillation needs."""
-    from lab3.distill import teacher_logits, training_set
-
     train = training_set()
     return train, teacher_logits(model, train[0])
 
 
 def quantize_and_pack(model: SimpleDNN, config: Config, calibration: torch.Tensor, path: Path) -> dict[str, Any]:
     """GPTQ to ``config.bits`` with per-channel MSE grids, write the packed file; return its summary."""
-    _, codes = gptq_quantize(model, Scheme(config.bits, "mse", "channel", "lab"), calibration)
+    scheme = Scheme(bits=config.bits, method="mse", granularity="channel", levels="lab")
+    _, codes = gptq_quantize(model, scheme, calibration)
     return pack.save_packed(model, path, config.bits, codes=codes, compress=config.compress,
                             metadata={"config": asdict(config)})
 
@@ -113,8 +113,6 @@ def sweep(model: SimpleDNN, configs: Sequence[Config], images: torch.Tensor, lab
           folder: Path | None = None, min_run_time: float = 1.0, cache: ResultCache | None = None,
           progress: bool | None = None) -> list[dict[str, Any]]:
     """Evaluate every pipeline configuration; each pruned (and fine-tuned) model is built once, when first needed."""
-    from tqdm import tqdm
-
     cache = cache or ResultCache(modules=("deploy",))
     folder = folder or default_dir() / "candidates"
     folder.mkdir(parents=True, exist_ok=True)
@@ -135,8 +133,7 @@ def sweep(model: SimpleDNN, configs: Sequence[Config], images: torch.Tensor, lab
         return build
 
     rows = []
-    for config in tqdm(configs, desc="deploy sweep", disable=progress is False if progress is not None else None,
-                       leave=False):
+    for config in bar(configs, desc="deploy sweep", progress=progress):
         key = (config.calibration_images, config.seed)
         if key not in calib_sets:
             calib_sets[key] = calibrate.calibration_images(*key)
@@ -157,8 +154,6 @@ def pareto_front(points: Sequence[dict[str, Any]], cost: str) -> list[dict[str, 
 def recommend(points: Sequence[dict[str, Any]], full_accuracy: float, tolerance_pp: float,
               cost: str) -> dict[str, Any] | None:
     """The rule: among points within ``tolerance_pp`` of the full model, the one with the lowest ``cost``."""
-    from lab3.sweep import within
-
     ok = within(points, full_accuracy, tolerance_pp)
     return min(ok, key=lambda p: (p[cost], -p["accuracy"])) if ok else None
 
@@ -206,8 +201,6 @@ def export(model: SimpleDNN, config: Config, out: Path | None = None, rule: str 
 
 
 def _test_set() -> tuple[torch.Tensor, torch.Tensor]:
-    from lab3 import data
-
     return data.tensors("test")
 
 
@@ -234,8 +227,6 @@ def recommendation_path() -> Path:
 
 
 def _export_cli(args: argparse.Namespace) -> int:
-    from lab3.model import load_model
-
     rec: dict[str, Any] = {}
     if args.ratio is None or args.bits is None:
         path = recommendation_path()

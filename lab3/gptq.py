@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from lab3.model import linear_layers
-from lab3.quantize import QParams, Scheme, dequantize
+from lab3.quantize import QParams, Scheme, dequantize_codes
 
 
 def hessian(inputs: torch.Tensor) -> torch.Tensor:
@@ -79,7 +79,7 @@ def gptq_quantize(model: nn.Module, scheme: Scheme, calibration: torch.Tensor, b
     for index, (name, layer) in enumerate(layers):
         qp = scheme.qparams(layer.weight)
         c = gptq_layer(layer.weight, hessian(inputs), qp, block, damp, act_order)
-        layer.weight.copy_(dequantize(c, qp))
+        layer.weight.copy_(dequantize_codes(c, qp))
         codes[name] = (c, qp)
         if index + 1 < len(layers):  # the next layer sees this layer's quantized output
             inputs = torch.relu(layer(inputs))

@@ -22,7 +22,7 @@ from torch import nn
 
 from lab3 import fileio
 from lab3.model import SimpleDNN, from_state_dict, linear_layers, state_sha256
-from lab3.quantize import QParams, Scheme, check_bits, dequantize, weight_codes
+from lab3.quantize import QParams, Scheme, check_bits, dequantize_codes, weight_codes
 
 FORMAT = "lab3.packed/2"
 META_KEY = "lab3"
@@ -77,7 +77,7 @@ def save_packed(model: nn.Module, path: str | os.PathLike, bits: int = 8, scheme
     if compress not in CODECS:
         raise ValueError(f"compress must be one of {CODECS}, got {compress!r}")
     if codes is None:
-        scheme = scheme or Scheme(bits, "mse", "channel")
+        scheme = scheme or Scheme(bits=bits, method="mse", granularity="channel")
         if scheme.bits != bits:
             raise ValueError(f"scheme.bits={scheme.bits} disagrees with bits={bits}")
         codes = weight_codes(model, scheme)
@@ -99,7 +99,7 @@ def save_packed(model: nn.Module, path: str | os.PathLike, bits: int = 8, scheme
         tensors[f"{name}.bias"] = layer.bias.detach().to(torch.float32).numpy()
         layers.append({"name": name, "shape": list(c.shape), "qmin": qp.qmin, "qmax": qp.qmax,
                        "per_channel": qp.per_channel})
-        state[f"{name}.weight"] = dequantize(c, qp)
+        state[f"{name}.weight"] = dequantize_codes(c, qp)
         state[f"{name}.bias"] = layer.bias.detach().to(torch.float32)
     meta = {"format": FORMAT, "bits": bits, "codec": compress, "sizes": list(model.sizes), "layers": layers,
             "sha256": state_sha256(state),
@@ -156,7 +156,7 @@ def read_packed(path: str | os.PathLike) -> tuple[SimpleDNN, dict[str, Any]]:
             scale = torch.from_numpy(arrays[f"{name}.scale"].astype(np.float32, copy=True))
             scale = scale.reshape(shape[0], 1) if spec["per_channel"] else scale.reshape(())
             qp = QParams(scale, int(spec["qmin"]), int(spec["qmax"]), bits)
-            state[f"{name}.weight"] = dequantize(codes, qp)
+            state[f"{name}.weight"] = dequantize_codes(codes, qp)
             state[f"{name}.bias"] = torch.from_numpy(arrays[f"{name}.bias"].astype(np.float32, copy=True))
     except (KeyError, ValueError, TypeError, lzma.LZMAError, RuntimeError, json.JSONDecodeError) as exc:
         raise _bad(path, str(exc)[:200]) from None

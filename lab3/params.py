@@ -1,14 +1,24 @@
-"""Check a chapter's parameters before it runs: one line naming the parameter, what it got, what it expects.
+"""A chapter's parameters: their one home, and the check that runs before the chapter does.
+
+The defaults live only in the chapter notebook's ``parameters`` cell (papermill's convention); ``defaults``
+reads them from there, so the build, the tests and the appendix never keep a second copy. A run overrides
+them with papermill (``-y``, ``-f``) or ``make report PARAMS=chapter=my.yaml``.
 
 papermill's ``-p`` passes a list such as ``"[2, 4, 8]"`` as text; without a check the quantization sweep
-would iterate over its characters. Each rule below gives a parameter's type and range; the defaults in
-``notebooks/params/<chapter>.yaml`` must satisfy them (a test checks it).
+would iterate over its characters. Each rule below gives a parameter's type and range, and ``check`` stops
+a chapter with one line naming the parameter, what it got and what it expects.
 """
 from __future__ import annotations
 
+import ast
+import json
 import math
 from pathlib import Path
 from typing import Any, Callable
+
+from lab3 import paths
+
+NOTEBOOKS = paths.PROJECT_ROOT / "notebooks"
 
 HOW_TO_PASS_LISTS = 'from the command line pass lists with papermill -y "NAME: [2, 4, 8]" or -f my.yaml (-p passes text)'
 
@@ -71,7 +81,7 @@ SECONDS = number(0, lo_open=True)
 EPOCHS = number(0, 1000, whole=True)
 
 RULES: dict[str, dict[str, tuple[str, Callable[[Any], bool]]]] = {
-    "baseline": {"model_path": MODEL_PATH},
+    "baseline": {"model_path": MODEL_PATH, "course_accuracy": number(0, 1)},
     "quantization": {
         "model_path": MODEL_PATH, "q_unit": one_of("max_abs", "absolute"),
         "q_values": list_of(number(0, lo_open=True)), "q_quantiles": list_of(number(0, 1, lo_open=True), nonempty=False),
@@ -114,3 +124,23 @@ def check(chapter: str, values: dict[str, Any]) -> dict[str, Any]:
     if unknown:
         raise ParameterError(f"chapter {chapter}: unknown parameters {unknown}; known: {sorted(rules)}")
     return values
+
+
+def parameters_cell(notebook: dict[str, Any]) -> str:
+    """Source of the cell tagged ``parameters`` in a notebook (as JSON-loaded)."""
+    for cell in notebook.get("cells", []):
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            source = cell["source"]
+            return source if isinstance(source, str) else "".join(source)
+    raise ValueError("the notebook has no cell tagged 'parameters'")
+
+
+def defaults(chapter: str) -> dict[str, Any]:
+    """The chapter's default parameters, read from its notebook's ``parameters`` cell (their only home)."""
+    path = NOTEBOOKS / f"{chapter}.ipynb"
+    out: dict[str, Any] = {}
+    for node in ast.parse(parameters_cell(json.loads(path.read_text()))).body:
+        if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)):
+            raise ValueError(f"{path}: the parameters cell may only hold NAME = literal lines")
+        out[node.targets[0].id] = ast.literal_eval(node.value)
+    return out

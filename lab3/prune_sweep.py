@@ -9,14 +9,14 @@ from typing import Any, Sequence
 
 import torch
 from torch.utils.data import Dataset
-from tqdm import tqdm
 
 from lab3 import evaluate, timing
-from lab3.cache import ResultCache
+from lab3.cache import ResultCache, tensor_key
 from lab3.distill import DistillConfig, distill
 from lab3.model import SimpleDNN, count_parameters, float32_bytes, model_sha256, saved_bytes
+from lab3.progress import bar
 from lab3.prune import prune_model
-from lab3.sweep import accuracy_record, tensor_key
+from lab3.stats import accuracy_record, within
 
 METHODS = {
     "lab: L2 norm": dict(importance="l2", repair=False),
@@ -26,16 +26,12 @@ METHODS = {
 }
 
 
-def _bar(items: Sequence[Any], desc: str, progress: bool | None) -> Any:
-    return tqdm(items, desc=desc, disable=progress is False if progress is not None else None, leave=False)
-
-
 def lab_pruning_rows(model: SimpleDNN, ratios: Sequence[float], images: torch.Tensor, labels: torch.Tensor,
                      cache: ResultCache | None = None, progress: bool | None = None) -> list[dict[str, Any]]:
     """For each ratio, the lab's pruning: layer sizes, parameters, float32 and saved size, accuracy with CI."""
     cache = cache or ResultCache(modules=("prune_sweep",))
     rows = []
-    for ratio in _bar(ratios, "prune (lab)", progress):
+    for ratio in bar(ratios, desc="prune (lab)", progress=progress):
         def compute(ratio=ratio) -> dict[str, Any]:
             pruned = prune_model(model, ratio)
             return {"sizes": pruned.sizes, "parameters": count_parameters(pruned),
@@ -53,7 +49,7 @@ def timing_rows(model: SimpleDNN, ratios: Sequence[float], images: torch.Tensor,
     """For the full model (ratio 0) and each lab-pruned model: batch-1 latency, test-set throughput, lab loop."""
     cache = cache or ResultCache(modules=("prune_sweep",))
     rows = []
-    for ratio in _bar([0.0, *ratios], "timing", progress):
+    for ratio in bar([0.0, *ratios], desc="timing", progress=progress):
         def compute(ratio=ratio) -> dict[str, Any]:
             m = prune_model(model, ratio) if ratio else model
             lat = timing.latency(m, images, min_run_time=min_run_time)
@@ -77,7 +73,7 @@ def method_rows(model: SimpleDNN, ratios: Sequence[float], images: torch.Tensor,
     rows = []
     calib_key = tensor_key(calibration)
     todo = [(name, ratio) for name in METHODS for ratio in ratios]
-    for name, ratio in _bar(todo, "prune methods", progress):
+    for name, ratio in bar(todo, desc="prune methods", progress=progress):
         def compute(name=name, ratio=ratio) -> dict[str, Any]:
             pruned = prune_model(model, ratio, calibration=calibration, ridge=ridge, **METHODS[name])
             return {"parameters": count_parameters(pruned),
@@ -96,7 +92,7 @@ def finetune_rows(model: SimpleDNN, ratios: Sequence[float], images: torch.Tenso
     """Activation + repair, then a short distillation from the full model: accuracy and fine-tune seconds."""
     cache = cache or ResultCache(modules=("prune_sweep",))
     rows = []
-    for ratio in _bar(ratios, "fine-tune", progress):
+    for ratio in bar(ratios, desc="fine-tune", progress=progress):
         def compute(ratio=ratio) -> dict[str, Any]:
             pruned = prune_model(model, ratio, importance="activation", repair=True, calibration=calibration,
                                  ridge=ridge)
@@ -114,7 +110,5 @@ def finetune_rows(model: SimpleDNN, ratios: Sequence[float], images: torch.Tenso
 
 def smallest_within(rows: Sequence[dict[str, Any]], full_accuracy: float, tolerance_pp: float) -> dict[str, Any] | None:
     """The row with the fewest parameters whose accuracy is within ``tolerance_pp`` of the full model."""
-    from lab3.sweep import within
-
     ok = within(rows, full_accuracy, tolerance_pp)
     return min(ok, key=lambda r: (r["parameters"], -r["correct"])) if ok else None

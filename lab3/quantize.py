@@ -1,13 +1,15 @@
-"""Post-training weight quantization: the lab's fixed-range quantizer, and integer-grid quantizers.
+"""Post-training weight quantization, in two families of functions that do not share names.
 
-The lab simulates quantization in float32: ``delta = 2q / 2**bits``;
-``wq = clip(delta * round(w / delta), -q, q - delta)``. ``quantize_tensor`` is exactly that.
+The lab's family simulates quantization in float32 exactly as the lab writes it: ``delta = 2q / 2**bits``;
+``wq = clip(delta * round(w / delta), -q, q - delta)``. ``quantize_tensor`` is that formula,
+``quantize_model`` (the lab's own name) applies it to every layer, ``quantized_state`` returns the weights.
 
-The integer-grid quantizers follow the choose-params -> quantize -> dequantize pattern: ``choose_qparams``
-picks a scale per tensor or per output channel (from the max |w|, a percentile of |w|, or the clipping
-that minimizes the squared error), ``quantize`` maps weights to integer codes, ``dequantize`` maps codes
-back to float32 as ``codes * scale``. Codes are what ``lab3.pack`` stores, so a packed file reloads to the
-same float32 weights bit for bit.
+The integer-grid family follows pytorch/ao's choose-params -> quantize -> dequantize pattern:
+``choose_qparams`` picks a scale per tensor or per output channel (from the max |w|, a percentile of |w|, or
+the clipping that minimizes the squared error), ``quantize_codes`` maps weights to integer codes,
+``dequantize_codes`` maps codes back to float32 as ``codes * scale``; ``fake_quantize`` is the round trip and
+``fake_quantize_model`` applies a ``Scheme`` (keyword arguments only) to a whole model. Codes are what
+``lab3.pack`` stores, so a packed file reloads to the same float32 weights bit for bit.
 """
 from __future__ import annotations
 
@@ -93,7 +95,7 @@ def weights_vector(model: nn.Module) -> torch.Tensor:
     return torch.cat([layer.weight.detach().flatten() for _, layer in linear_layers(model)])
 
 
-# --- integer-grid quantizers: choose params -> quantize -> dequantize -------------------------------
+# --- integer-grid quantizers: choose_qparams -> quantize_codes -> dequantize_codes ----------------
 
 
 @dataclass(frozen=True)
@@ -204,23 +206,23 @@ def choose_qparams(w: torch.Tensor, bits: int, method: Method = "maxabs", granul
     return QParams(_scale_for(clip, qmax), qmin, qmax, bits)
 
 
-def quantize(w: torch.Tensor, qp: QParams) -> torch.Tensor:
+def quantize_codes(w: torch.Tensor, qp: QParams) -> torch.Tensor:
     """Integer codes of ``w`` on the grid ``qp`` (round to nearest, saturate), as int32."""
     check_weights(w)
     return torch.clamp(torch.round(w.to(torch.float32) / qp.scale), qp.qmin, qp.qmax).to(torch.int32)
 
 
-def dequantize(codes: torch.Tensor, qp: QParams) -> torch.Tensor:
+def dequantize_codes(codes: torch.Tensor, qp: QParams) -> torch.Tensor:
     """Float32 weights ``codes * scale``."""
     return codes.to(torch.float32) * qp.scale
 
 
 def fake_quantize(w: torch.Tensor, qp: QParams) -> torch.Tensor:
-    """``dequantize(quantize(w))``: the float32 weights a quantized model computes with."""
-    return dequantize(quantize(w, qp), qp)
+    """``dequantize_codes(quantize_codes(w))``: the float32 weights a quantized model computes with."""
+    return dequantize_codes(quantize_codes(w, qp), qp)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Scheme:
     """How to quantize a model's weights: bit width, range method, granularity and levels."""
 
@@ -244,7 +246,7 @@ class Scheme:
         return f"{self.method}{extra}/{self.granularity}"
 
 
-def quantize_model_with(model: nn.Module, scheme: Scheme) -> nn.Module:
+def fake_quantize_model(model: nn.Module, scheme: Scheme) -> nn.Module:
     """A copy of ``model`` with every Linear weight fake-quantized by ``scheme``; biases stay float32."""
     out = copy.deepcopy(model)
     with torch.no_grad():
@@ -259,7 +261,7 @@ def weight_codes(model: nn.Module, scheme: Scheme) -> dict[str, tuple[torch.Tens
     for name, layer in linear_layers(model):
         w = layer.weight.detach()
         qp = scheme.qparams(w)
-        out[name] = (quantize(w, qp), qp)
+        out[name] = (quantize_codes(w, qp), qp)
     return out
 
 

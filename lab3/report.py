@@ -10,11 +10,9 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-import yaml
 
 from lab3 import paths, plots
 
-PARAMS_DIR = paths.PROJECT_ROOT / "notebooks" / "params"
 
 
 def setup() -> None:
@@ -32,14 +30,6 @@ def setup() -> None:
             set_matplotlib_formats("png", "pdf")
     except ImportError:  # outside Jupyter: nothing to configure
         pass
-
-
-def default_parameters(chapter: str) -> dict[str, Any]:
-    """The versioned defaults of a chapter: ``notebooks/params/<chapter>.yaml``."""
-    path = PARAMS_DIR / f"{chapter}.yaml"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no parameter file for chapter {chapter!r}")
-    return yaml.safe_load(path.read_text()) or {}
 
 
 def markdown(text: str) -> None:
@@ -74,10 +64,25 @@ def show_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str,
     markdown(table(rows, columns))
 
 
-def show_parameters(params: dict[str, Any], source: str | None = None) -> None:
-    """Echo the parameters this chapter ran with, so the rendered book says which ones produced it."""
-    rows = [{"name": k, "value": f"`{v!r}`"} for k, v in params.items()]
-    note = f" (defaults from `{source}`, overridable with papermill `-p` or `-f`)" if source else ""
+def parameter_text(value: Any) -> str:
+    """A parameter value as a reader (and ``papermill -y``) writes it: 2, 3, 4 / true / none / max_abs."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(parameter_text(v) for v in value) + "]"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def show_parameters(params: dict[str, Any], defaults: dict[str, Any] | None = None) -> None:
+    """Echo the parameters this chapter ran with, marking those that differ from the notebook's defaults."""
+    defaults = params if defaults is None else defaults
+    rows = [{"name": k, "value": parameter_text(v) + ("" if defaults.get(k) == v else
+                                                      f" (default {parameter_text(defaults.get(k))})")}
+            for k, v in params.items()]
+    changed = sum(defaults.get(k) != v for k, v in params.items())
+    note = f", {changed} changed from the defaults" if changed else ", all at their defaults"
     markdown(f"**Parameters of this run**{note}:\n\n" + table(rows, [("name", "parameter", ""), ("value", "value", "")]))
 
 

@@ -26,13 +26,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from lab3 import fileio, paths, results
+from lab3.model import model_sha256, read_checkpoint
+from lab3.results import load_tolerances
 
 CHAPTERS = ("baseline", "quantization", "pruning", "deployment", "reproducibility")
 RESULT_CHAPTERS = CHAPTERS[:-1]  # the appendix states no results of its own
-TOLERANCES = results.REFERENCE / "tolerances.yaml"
 NBVAL_FLAGS = ("--nbval-current-env", "--nbval-sanitize-with", "tests/nbval_sanitize.cfg",
                "--ignore=book/_build")  # the built HTML keeps copies of the notebooks: check each chapter once
 
@@ -51,29 +50,12 @@ class Row:
     status: str
 
 
-def load_tolerances(path: Path = TOLERANCES) -> dict[str, Any]:
-    """The tolerance rules by kind (and optional ``overrides`` by name pattern)."""
-    doc = yaml.safe_load(path.read_text())
-    if not isinstance(doc, dict) or not isinstance(doc.get("kinds"), dict):
-        raise ValueError(f"{path}: expected a mapping with a 'kinds' section")
-    missing = sorted(set(results.KINDS) - set(doc["kinds"]))
-    if missing:
-        raise ValueError(f"{path}: no rule for kinds {missing}")
-    return doc
-
-
 def rule_for(name: str, kind: str, tolerances: dict[str, Any]) -> dict[str, Any]:
     """The rule of a result: the first override whose pattern matches its name, else its kind's rule."""
     for pattern, rule in (tolerances.get("overrides") or {}).items():
         if fnmatch.fnmatchcase(name, pattern):
             return rule
     return tolerances["kinds"][kind]
-
-
-def spread_pp(tolerances: dict[str, Any] | None = None) -> float:
-    """Accuracy spread (pp) within which two candidates count as the same choice."""
-    tolerances = tolerances or load_tolerances()
-    return float(tolerances["kinds"]["accuracy"]["spread_pp"])
 
 
 def compare_value(ref: Any, run: Any, rule: dict[str, Any], n: int | None = None) -> tuple[str, str, str]:
@@ -90,8 +72,9 @@ def compare_value(ref: Any, run: Any, rule: dict[str, Any], n: int | None = None
     if kind == "choice":
         same = ref["choice"] == run["choice"]
         tied = run["choice"] in ref.get("tied", []) or ref["choice"] in run.get("tied", [])
-        return ("same" if same else "moved"), "within tied candidates", \
-            "agree" if same else ("tied" if tied else "differ")
+        candidates = ", ".join(str(c) for c in ref.get("tied", []) if c != ref["choice"])
+        allowed = f"the same, or a tied candidate ({candidates})" if candidates else "the same (no tied candidate)"
+        return ("same" if same else "moved"), allowed, "agree" if same else ("tied" if tied else "differ")
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (ref, run)):
         return "≠", kind, "differ"
     if kind == "tiers":
@@ -212,8 +195,6 @@ def book_model_shas() -> set[str]:
 
 def current_model_sha() -> str:
     """sha256 of the model the chapters will use (the trained checkpoint's weights)."""
-    from lab3.model import model_sha256, read_checkpoint
-
     model, _ = read_checkpoint(paths.model_path())
     return model_sha256(model)
 

@@ -103,10 +103,24 @@ def current(chapter: str) -> dict[str, Any] | None:
     return None
 
 
-def spread_pp() -> float:
+TOLERANCES = REFERENCE / "tolerances.yaml"
+
+
+def load_tolerances(path: Path = TOLERANCES) -> dict[str, Any]:
+    """The tolerance rules by kind (and optional ``overrides`` by name pattern): the one reader of that file."""
+    doc = yaml.safe_load(path.read_text())
+    if not isinstance(doc, dict) or not isinstance(doc.get("kinds"), dict):
+        raise ValueError(f"{path}: expected a mapping with a 'kinds' section")
+    missing = sorted(set(KINDS) - set(doc["kinds"]))
+    if missing:
+        raise ValueError(f"{path}: no rule for kinds {missing}")
+    return doc
+
+
+def spread_pp(tolerances: dict[str, Any] | None = None) -> float:
     """The accuracy spread (pp) measured between machines, within which two candidates are the same choice."""
-    doc = yaml.safe_load((REFERENCE / "tolerances.yaml").read_text())
-    return float(doc["kinds"]["accuracy"]["spread_pp"])
+    tolerances = tolerances or load_tolerances()
+    return float(tolerances["kinds"]["accuracy"]["spread_pp"])
 
 
 def tied_best(rows: Sequence[dict[str, Any]], best: dict[str, Any], spread_pp: float, label: str) -> list[Any]:

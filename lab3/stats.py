@@ -7,6 +7,7 @@ on the images where they disagree, which is far more sensitive than overlapping 
 from __future__ import annotations
 
 import math
+from typing import Any, Sequence
 
 import torch
 
@@ -30,6 +31,19 @@ def half_width_pp(correct: int, total: int) -> float:
     """Half the width of the 95% Wilson interval, in percentage points."""
     lo, hi = wilson_interval(correct, total)
     return 50 * (hi - lo)
+
+
+def accuracy_record(correct: int, total: int) -> dict[str, float | int]:
+    """Correct count, accuracy and its 95% Wilson interval as a plain dict (what every sweep point stores)."""
+    lo, hi = wilson_interval(correct, total)
+    return {"correct": int(correct), "total": int(total), "accuracy": correct / total, "ci_low": lo, "ci_high": hi}
+
+
+def within(rows: Sequence[dict[str, Any]], full_accuracy: float, tolerance_pp: float) -> list[dict[str, Any]]:
+    """Rows whose accuracy is at most ``tolerance_pp`` percentage points below ``full_accuracy``."""
+    if not (isinstance(tolerance_pp, (int, float)) and math.isfinite(tolerance_pp) and tolerance_pp >= 0):
+        raise ValueError(f"tolerance_pp must be a finite number >= 0, got {tolerance_pp!r}")
+    return [r for r in rows if 100 * (full_accuracy - r["accuracy"]) <= tolerance_pp + 1e-12]
 
 
 def mcnemar_exact(a_correct: torch.Tensor, b_correct: torch.Tensor) -> tuple[int, int, float]:

@@ -9,25 +9,20 @@ from __future__ import annotations
 import copy
 import math
 import time
+from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import torch
 from torch import nn
-from tqdm import tqdm
 
-from lab3 import evaluate, stats
-from lab3.cache import ResultCache
-from lab3.model import SimpleDNN, model_sha256
-from lab3.model import linear_layers
-from lab3.quantize import Scheme, check_bits, check_q, quantize_tensor, weights_vector
+from lab3 import calibrate, evaluate, gptq, pack
+from lab3.cache import ResultCache, tensor_key
+from lab3.model import SimpleDNN, linear_layers, model_sha256
+from lab3.progress import bar
+from lab3.quantize import Scheme, check_bits, check_q, fake_quantize, quantize_tensor, weights_vector
+from lab3.stats import accuracy_record
 
 Q_UNITS = ("max_abs", "absolute")
-
-
-def accuracy_record(correct: int, total: int) -> dict[str, Any]:
-    """Correct count, accuracy and its 95% Wilson interval as a plain dict."""
-    lo, hi = stats.wilson_interval(correct, total)
-    return {"correct": int(correct), "total": int(total), "accuracy": correct / total, "ci_low": lo, "ci_high": hi}
 
 
 def resolve_q_values(model: nn.Module, values: Sequence[float], unit: str = "max_abs",
@@ -83,8 +78,7 @@ def lab_quantization_grid(model: SimpleDNN, images: torch.Tensor, labels: torch.
     digest = model_sha256(model)
     points = [(entry, b) for entry in q_grid for b in bits_values]
     out = []
-    for entry, bits in tqdm(points, desc="q × bits", disable=progress is False if progress is not None else None,
-                            leave=False):
+    for entry, bits in bar(points, desc="q × bits", progress=progress):
         def compute(entry=entry, bits=bits) -> dict[str, Any]:
             state = {}
             for name, p in model.named_parameters():
@@ -100,18 +94,9 @@ def lab_quantization_grid(model: SimpleDNN, images: torch.Tensor, labels: torch.
     return out
 
 
-def tensor_key(*tensors: torch.Tensor) -> str:
-    """Content hash of some tensors, for cache keys (which data a point was computed on)."""
-    from lab3.model import state_sha256
-
-    return state_sha256({str(i): t for i, t in enumerate(tensors)})
-
-
 def scheme_accuracy(model: SimpleDNN, scheme: Scheme, images: torch.Tensor, labels: torch.Tensor,
                     cache: ResultCache | None = None, scratch: Scratch | None = None) -> dict[str, Any]:
     """Accuracy of ``model`` with its weights fake-quantized by ``scheme`` (cached)."""
-    from lab3.quantize import fake_quantize
-
     cache = cache or ResultCache(modules=("sweep",))
     scratch = scratch or Scratch(model)
 
@@ -140,13 +125,6 @@ def best_by(rows: Sequence[dict[str, Any]], key: str) -> dict[Any, dict[str, Any
     return dict(sorted(best.items()))
 
 
-def within(rows: Sequence[dict[str, Any]], full_accuracy: float, tolerance_pp: float) -> list[dict[str, Any]]:
-    """Rows whose accuracy is at most ``tolerance_pp`` percentage points below ``full_accuracy``."""
-    if not (isinstance(tolerance_pp, (int, float)) and math.isfinite(tolerance_pp) and tolerance_pp >= 0):
-        raise ValueError(f"tolerance_pp must be a finite number >= 0, got {tolerance_pp!r}")
-    return [r for r in rows if 100 * (full_accuracy - r["accuracy"]) <= tolerance_pp + 1e-12]
-
-
 # --- the quantizer comparison ----------------------------------------------------------------------
 
 COMPARISON = (
@@ -166,12 +144,8 @@ def gptq_packed(model: SimpleDNN, bits: int, calibration_images: int, seed: int,
     The packed file doubles as the cache: an existing file for the same inputs is reloaded, not recomputed.
     A new file is checked on creation: its reloaded weights must equal the in-memory GPTQ weights exactly.
     """
-    from pathlib import Path
-
-    from lab3 import calibrate, gptq, pack
-
     cache = cache or ResultCache(modules=("sweep",))
-    scheme = Scheme(bits, "mse", "channel", levels)  # type: ignore[arg-type]
+    scheme = Scheme(bits=bits, method="mse", granularity="channel", levels=levels)  # type: ignore[arg-type]
     key = cache.key({"kind": "gptq", "model": model_sha256(model), "bits": bits, "levels": levels,
                      "calibration": calibration_images, "seed": seed})
     path = Path(folder) / f"gptq-{bits}bit-{key[:12]}.safetensors"
@@ -208,17 +182,16 @@ def quantizer_comparison(model: SimpleDNN, images: torch.Tensor, labels: torch.T
     todo = [(b, name, spec) for b in bits_values for name, spec in
             [("lab fixed q", None), *COMPARISON, ("GPTQ (MSE / channel)", "gptq")]
             if spec != "gptq" or b <= gptq_max_bits]
-    for bits, name, spec in tqdm(todo, desc="quantizers", disable=progress is False if progress is not None else None,
-                                 leave=False):
+    for bits, name, spec in bar(todo, desc="quantizers", progress=progress):
         if spec is None:
-            scheme = Scheme(bits, "fixed", "tensor", "lab", q=lab_q[bits])
+            scheme = Scheme(bits=bits, method="fixed", granularity="tensor", levels="lab", q=lab_q[bits])
             rec = scheme_accuracy(model, scheme, images, labels, cache, scratch)
         elif spec == "gptq":
             gptq_models[bits] = gptq_packed(model, bits, calibration_images, seed, folder, cache=cache)
             rec = {**accuracy_record(evaluate.count_correct(gptq_models[bits][0], images, labels), labels.numel()),
                    "quantize_seconds": gptq_models[bits][1]["seconds"]}
         else:
-            scheme = Scheme(bits, percentile=percentile, **spec)
+            scheme = Scheme(bits=bits, percentile=percentile, **spec)
             rec = scheme_accuracy(model, scheme, images, labels, cache, scratch)
         rows.append({"method": name, "bits": bits, **rec})
     return rows, gptq_models
@@ -227,8 +200,6 @@ def quantizer_comparison(model: SimpleDNN, images: torch.Tensor, labels: torch.T
 def layer_sensitivity(model: SimpleDNN, scheme: Scheme, images: torch.Tensor, labels: torch.Tensor,
                       cache: ResultCache | None = None) -> list[dict[str, Any]]:
     """Accuracy when only one layer at a time is quantized with ``scheme``: which layer limits low bit widths."""
-    from lab3.quantize import fake_quantize
-
     cache = cache or ResultCache(modules=("sweep",))
     scratch = Scratch(model)
     out = []

@@ -20,9 +20,9 @@ from typing import Any, Callable
 
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from lab3 import data, evaluate, fileio, numerics, paths
+from lab3.progress import bar
 from lab3.model import SimpleDNN, count_parameters, read_checkpoint, save_model
 
 
@@ -95,8 +95,7 @@ def train_model(images: torch.Tensor, labels: torch.Tensor, recipe: Recipe = REC
                                                 steps_per_epoch=steps_per_epoch, pct_start=recipe.pct_start)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
     model.train()
-    bar = tqdm(total=recipe.epochs * steps_per_epoch, desc="training", unit="batch", disable=progress is False
-               if progress is not None else None, leave=False)
+    steps = bar(total=recipe.epochs * steps_per_epoch, desc="training", unit="batch", progress=progress)
     for epoch in range(recipe.epochs):
         order = torch.randperm(n, generator=gen)
         total = 0.0
@@ -109,11 +108,11 @@ def train_model(images: torch.Tensor, labels: torch.Tensor, recipe: Recipe = REC
             opt.step()
             sched.step()
             total += loss.item() * idx.numel()
-            bar.update(1)
-            bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.4f}")
+            steps.update(1)
+            steps.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.4f}")
         if on_epoch is not None:
             on_epoch(epoch + 1, total / n)
-    bar.close()
+    steps.close()
     return model.eval()
 
 

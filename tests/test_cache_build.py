@@ -74,6 +74,7 @@ def test_code_version_follows_the_import_graph(tmp_path, monkeypatch):
     shutil.copytree(cache.PACKAGE_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
     monkeypatch.setattr(cache, "PACKAGE_DIR", copy)
     assert "quantize" in cache.module_closure(["sweep"]) and "plots" not in cache.module_closure(["sweep"])
+    assert "quantize" not in cache.module_closure(["prune_sweep"])
     before = {m: cache.code_version([m]) for m in ("sweep", "deploy", "prune_sweep", "plots")}
     (copy / "plots.py").write_text((copy / "plots.py").read_text() + "\n# a colour changed\n")
     after_plot = {m: cache.code_version([m]) for m in before}
@@ -83,6 +84,7 @@ def test_code_version_follows_the_import_graph(tmp_path, monkeypatch):
     after_q = {m: cache.code_version([m]) for m in before}
     assert after_q["sweep"] != before["sweep"] and after_q["deploy"] != before["deploy"]
     assert after_q["plots"] == after_plot["plots"]
+    assert after_q["prune_sweep"] == before["prune_sweep"]  # pruning results do not depend on the quantizer
 
 
 def test_lab3_imports_reads_every_import_form():

@@ -1,7 +1,7 @@
 import torch
 
 from lab3 import gptq
-from lab3.quantize import Scheme, choose_qparams, linear_layers, quantize
+from lab3.quantize import Scheme, choose_qparams, linear_layers, quantize_codes
 from tests.helpers import tiny_model
 
 
@@ -10,7 +10,7 @@ def test_diagonal_hessian_means_plain_rounding():
     w = torch.randn(12, 20)
     qp = choose_qparams(w, 3, "maxabs", "channel", "lab")
     codes = gptq.gptq_layer(w, torch.eye(20, dtype=torch.float64), qp, block=8, damp=0.0)
-    assert torch.equal(codes, quantize(w, qp))
+    assert torch.equal(codes, quantize_codes(w, qp))
 
 
 def test_error_compensation_lowers_output_error():
@@ -19,7 +19,7 @@ def test_error_compensation_lowers_output_error():
     x = torch.randn(2000, 24) @ mix  # correlated inputs
     w = torch.randn(10, 24)
     qp = choose_qparams(w, 3, "mse", "channel", "lab")
-    rtn = quantize(w, qp).float() * qp.scale
+    rtn = quantize_codes(w, qp).float() * qp.scale
     comp = gptq.gptq_layer(w, gptq.hessian(x), qp, block=8).float() * qp.scale
     err = lambda wq: (x @ (w - wq).T).pow(2).mean()
     assert err(comp) < 0.8 * err(rtn)
@@ -28,7 +28,7 @@ def test_error_compensation_lowers_output_error():
 def test_gptq_quantize_model_codes_in_range():
     m = tiny_model()
     calib = torch.randn(256, 1, 28, 28)
-    qm, codes = gptq.gptq_quantize(m, Scheme(4, "mse", "channel", "lab"), calib)
+    qm, codes = gptq.gptq_quantize(m, Scheme(bits=4, method="mse", granularity="channel", levels="lab"), calib)
     for name, layer in linear_layers(qm):
         c, qp = codes[name]
         assert c.dtype == torch.int32 and int(c.min()) >= qp.qmin and int(c.max()) <= qp.qmax

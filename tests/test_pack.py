@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from lab3 import pack, prune
-from lab3.quantize import Scheme, quantize_model_with
+from lab3.quantize import Scheme, fake_quantize_model
 from tests.helpers import tiny_model
 
 
@@ -28,10 +28,10 @@ def test_packing_rejects_large_values():
 @pytest.mark.parametrize("compress", ["none", "lzma"])
 def test_packed_file_reloads_exactly(tmp_path, bits, compress):
     m = tiny_model()
-    scheme = Scheme(bits, "mse", "channel", "lab")
+    scheme = Scheme(bits=bits, method="mse", granularity="channel", levels="lab")
     info = pack.save_packed(m, tmp_path / "m.safetensors", bits, scheme, compress=compress)
     loaded, meta = pack.read_packed(tmp_path / "m.safetensors")
-    expected = quantize_model_with(m, scheme)
+    expected = fake_quantize_model(m, scheme)
     for name, value in expected.state_dict().items():
         assert torch.equal(loaded.state_dict()[name], value), name
     assert meta["bits"] == bits and meta["sizes"] == m.sizes and info["bytes"] == meta["bytes"]
@@ -87,7 +87,7 @@ def test_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match="compress"):
         pack.save_packed(m, tmp_path / "x", 4, compress="zip")
     with pytest.raises(ValueError, match="disagrees"):
-        pack.save_packed(m, tmp_path / "x", 4, Scheme(3))
+        pack.save_packed(m, tmp_path / "x", 4, Scheme(bits=3))
     with pytest.raises(TypeError):
         pack.save_packed(torch.nn.Linear(2, 2), tmp_path / "x", 4)
     assert not (tmp_path / "x").exists()

@@ -1,20 +1,33 @@
 """Chapter parameters: the defaults pass, a mistyped or out-of-range value is refused in one line."""
+import json
+
 import pytest
-import yaml
 
 from lab3 import params
-from lab3.report import PARAMS_DIR
 
 
 @pytest.mark.parametrize("chapter", sorted(params.RULES))
 def test_defaults_pass_and_every_parameter_has_a_rule(chapter):
-    defaults = yaml.safe_load((PARAMS_DIR / f"{chapter}.yaml").read_text())
+    defaults = params.defaults(chapter)
     assert set(defaults) == set(params.RULES[chapter])
     assert params.check(chapter, defaults) is defaults
 
 
+def test_the_parameters_cell_is_the_only_home_of_the_defaults():
+    assert not (params.NOTEBOOKS / "params").exists()
+    assert params.defaults("quantization")["bits_values"] == [2, 3, 4, 6, 8]  # parsed, not executed
+
+
+def test_a_parameters_cell_with_code_is_refused(tmp_path, monkeypatch):
+    nb = {"cells": [{"cell_type": "code", "metadata": {"tags": ["parameters"]}, "source": "x = 1\nimport os\n"}]}
+    (tmp_path / "odd.ipynb").write_text(json.dumps(nb))
+    monkeypatch.setattr(params, "NOTEBOOKS", tmp_path)
+    with pytest.raises(ValueError, match="NAME = literal"):
+        params.defaults("odd")
+
+
 def defaults(chapter):
-    return yaml.safe_load((PARAMS_DIR / f"{chapter}.yaml").read_text())
+    return params.defaults(chapter)
 
 
 @pytest.mark.parametrize("chapter, name, value, expected", [
@@ -38,6 +51,22 @@ def test_a_bad_value_is_refused_with_one_line(chapter, name, value, expected):
 
 def test_unknown_and_missing_parameters():
     with pytest.raises(params.ParameterError, match=r"unknown parameters \['bitz'\]"):
-        params.check("baseline", {"model_path": None, "bitz": 3})
+        params.check("baseline", {**params.defaults("baseline"), "bitz": 3})
     with pytest.raises(params.ParameterError, match="parameter model_path is missing"):
         params.check("baseline", {})
+
+
+def test_parameter_values_are_shown_as_a_reader_writes_them():
+    from lab3.report import parameter_text
+    assert [parameter_text(v) for v in (None, True, [2, 4, 8], 0.5, "max_abs", 4096)] == \
+        ["none", "true", "[2, 4, 8]", "0.5", "max_abs", "4096"]
+
+
+@pytest.mark.parametrize("chapter", sorted(params.RULES))
+def test_papermill_reads_every_parameter_of_the_cell(chapter):
+    """papermill parses the cell too (for -p type hints); a second '=' on a line makes it skip that parameter."""
+    from papermill.translators import PythonTranslator
+
+    nb = json.loads((params.NOTEBOOKS / f"{chapter}.ipynb").read_text())
+    cell = {"source": params.parameters_cell(nb)}
+    assert [p.name for p in PythonTranslator.inspect(cell)] == list(params.defaults(chapter))

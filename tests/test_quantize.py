@@ -80,10 +80,10 @@ def test_maxabs_covers_the_largest_weight(granularity):
     torch.manual_seed(0)
     w = torch.randn(16, 40)
     qp = Q.choose_qparams(w, 4, "maxabs", granularity)
-    codes = Q.quantize(w, qp)
+    codes = Q.quantize_codes(w, qp)
     assert codes.dtype == torch.int32 and int(codes.abs().max()) <= qp.qmax
     assert qp.scale.shape == (() if granularity == "tensor" else (16, 1))
-    deq = Q.dequantize(codes, qp).abs()
+    deq = Q.dequantize_codes(codes, qp).abs()
     if granularity == "channel":
         assert torch.allclose(deq.amax(dim=1), w.abs().amax(dim=1), rtol=1e-6)
     else:
@@ -104,7 +104,7 @@ def test_trio_round_trip_and_fixed_grid_equals_lab_inside_the_range():
     torch.manual_seed(1)
     w = torch.randn(20, 30) * 0.3
     qp = Q.choose_qparams(w, 4, "fixed", levels="lab", q=0.5)
-    assert torch.equal(Q.fake_quantize(w, qp), Q.dequantize(Q.quantize(w, qp), qp))
+    assert torch.equal(Q.fake_quantize(w, qp), Q.dequantize_codes(Q.quantize_codes(w, qp), qp))
     lab = lab_quantize(w, 0.5, 4)
     inside = w.abs() < 0.45
     assert torch.equal(Q.fake_quantize(w, qp)[inside], lab[inside])
@@ -128,13 +128,13 @@ def test_choose_qparams_validation():
 def test_scheme_model_and_helpers():
     m = tiny_model()
     before = model_sha256(m)
-    s = Q.Scheme(3, "mse", "channel")
-    qm = Q.quantize_model_with(m, s)
+    s = Q.Scheme(bits=3, method="mse", granularity="channel")
+    qm = Q.fake_quantize_model(m, s)
     assert model_sha256(m) == before
     codes = Q.weight_codes(m, s)
     for name, layer in Q.linear_layers(qm):
         c, qp = codes[name]
-        assert torch.equal(layer.weight, Q.dequantize(c, qp))
+        assert torch.equal(layer.weight, Q.dequantize_codes(c, qp))
         assert Q.distinct_values([c]) <= 7
     assert Q.sqnr_db(m.fc1.weight, m.fc1.weight) == math.inf
     assert 5 < Q.sqnr_db(m.fc1.weight.detach(), qm.fc1.weight.detach()) < 40

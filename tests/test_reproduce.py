@@ -6,7 +6,7 @@ import pytest
 
 from lab3 import reproduce, results
 
-TOL = reproduce.load_tolerances()
+TOL = results.load_tolerances()
 
 
 def doc(values, params=None, sha="a" * 64):
