@@ -104,16 +104,54 @@ def chapter_inputs(chapter: str, params: dict[str, Any], model_sha: str) -> str:
 
     from lab3.cache import lab3_imports
 
-    source = (NOTEBOOKS / f"{chapter}.ipynb").read_bytes()
-    cells = nbformat.reads(source.decode(), as_version=4).cells
+    cells = nbformat.read(NOTEBOOKS / f"{chapter}.ipynb", as_version=4).cells
     imported = set().union(*(lab3_imports(c.source) for c in cells if c.cell_type == "code"))
-    parts: dict[str, Any] = {"source": hashlib.sha256(source).hexdigest(), "params": params,
+    parts: dict[str, Any] = {"source": code_cells_hash(cells), "params": params,
                              "code": code_version(imported), "model": model_sha}
-    if chapter == "reproducibility":  # it compares the other chapters' results with the reference
+    if chapter == "reproducibility":  # it prints the version of all of lab3 and compares results with the reference
+        parts["all_code"] = code_version(None)
         files = [results.book_path(c) for c in CHAPTERS] + sorted(results.REFERENCE.glob("*"))
         parts["results"] = {str(f.relative_to(ROOT)): fileio.sha256_file(f) for f in files if f.is_file()}
     blob = json.dumps(parts, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def code_cells_hash(cells: list[Any]) -> str:
+    """Hash of a notebook's code cells in order (id, tags, source): what execution depends on; prose is not."""
+    code = [(c.get("id"), c.metadata.get("tags", []), c.source) for c in cells if c.cell_type == "code"]
+    return hashlib.sha256(json.dumps(code).encode()).hexdigest()
+
+
+def update_prose(source_path: Path, executed_path: Path) -> bool:
+    """Copy the source notebook's Markdown cells into its executed copy, keeping every executed code cell.
+
+    Used when only prose changed (the code-cell hash matches), so a wording fix re-renders the book in
+    seconds instead of re-running the chapter. Returns False (nothing written) if the executed copy does
+    not have every code cell of the source, or if the prose is already the same.
+    """
+    import nbformat
+
+    source = nbformat.read(source_path, as_version=4)
+    executed = nbformat.read(executed_path, as_version=4)
+    by_id = {c.get("id"): c for c in executed.cells if c.cell_type == "code"}
+    injected = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    cells = []
+    for cell in source.cells:
+        if cell.cell_type == "code":
+            if cell.get("id") not in by_id:
+                return False
+            cells.append(by_id[cell.get("id")])
+            if "parameters" in cell.metadata.get("tags", []):
+                cells.extend(injected)
+        else:
+            cell.metadata.setdefault("tags", [])  # as finish_notebook leaves every cell
+            cells.append(cell)
+    if [(c.cell_type, c.source) for c in cells] == [(c.cell_type, c.source) for c in executed.cells]:
+        return False
+    executed.cells = cells
+    text = nbformat.writes(executed)
+    fileio.write_bytes(executed_path, (text if text.endswith("\n") else text + "\n").encode())
+    return True
 
 
 def executed_inputs(path: Path) -> str | None:
@@ -157,7 +195,7 @@ def run_chapter(chapter: str, params: dict[str, Any], model_sha: str, force: boo
     target = BOOK / f"{chapter}.ipynb"
     inputs = chapter_inputs(chapter, params, model_sha)
     if not force and executed_inputs(target) == inputs:
-        return "up to date"
+        return "prose updated" if update_prose(NOTEBOOKS / f"{chapter}.ipynb", target) else "up to date"
     from lab3 import results
 
     scratch = paths.artifacts_dir() / "tmp"

@@ -92,3 +92,56 @@ def test_lab3_imports_reads_every_import_form():
 
     src = "from lab3 import data, plots\nimport lab3.sweep\nfrom lab3.model import SimpleDNN\nimport os\n"
     assert cache.lab3_imports(src) == {"data", "plots", "sweep", "model"}
+
+
+def _notebook(markdown: str, code: str, outputs: bool = False, injected: bool = False):
+    import nbformat
+
+    params = nbformat.v4.new_code_cell("x = 1", id="p0", metadata={"tags": ["parameters"]})
+    cells = [nbformat.v4.new_markdown_cell(markdown, id="m0"), params]
+    if injected:
+        cells.append(nbformat.v4.new_code_cell("x = 2", id="inj", metadata={"tags": ["injected-parameters"]}))
+    body = nbformat.v4.new_code_cell(code, id="c0")
+    if outputs:
+        body.outputs = [nbformat.v4.new_output("stream", text="computed")]
+    cells += [body, nbformat.v4.new_markdown_cell("The end.", id="m1")]
+    return nbformat.v4.new_notebook(cells=cells)
+
+
+def test_a_prose_edit_updates_the_executed_chapter_without_running_it(tmp_path, monkeypatch):
+    """Only Markdown changed: the executed copy gets the new prose and keeps its outputs; nothing executes."""
+    import nbformat
+
+    monkeypatch.setattr(build, "NOTEBOOKS", tmp_path / "notebooks")
+    monkeypatch.setattr(build, "BOOK", tmp_path / "book")
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "book").mkdir()
+    executed = _notebook("Old wording.", "print('computed')", outputs=True, injected=True)
+    executed.metadata["lab3"] = {"inputs": "same"}
+    nbformat.write(executed, tmp_path / "book" / "ch.ipynb")
+    nbformat.write(_notebook("New wording.", "print('computed')"), tmp_path / "notebooks" / "ch.ipynb")
+    monkeypatch.setattr(build, "chapter_inputs", lambda *a: "same")
+    assert build.run_chapter("ch", {}, "sha", force=False) == "prose updated"
+    out = nbformat.read(tmp_path / "book" / "ch.ipynb", as_version=4)
+    assert [c.get("id") for c in out.cells] == ["m0", "p0", "inj", "c0", "m1"]
+    assert out.cells[0].source == "New wording." and out.cells[3].outputs[0]["text"] == "computed"
+    assert out.metadata["lab3"]["inputs"] == "same"
+    assert build.run_chapter("ch", {}, "sha", force=False) == "up to date"
+
+
+def test_the_code_hash_ignores_prose_and_follows_code():
+    a = _notebook("Some prose.", "y = x + 1").cells
+    assert build.code_cells_hash(a) == build.code_cells_hash(_notebook("Other prose.", "y = x + 1").cells)
+    assert build.code_cells_hash(a) != build.code_cells_hash(_notebook("Some prose.", "y = x + 2").cells)
+
+
+def test_prose_is_not_copied_when_a_code_cell_is_new(tmp_path):
+    import nbformat
+
+    executed, source = tmp_path / "e.ipynb", tmp_path / "s.ipynb"
+    nbformat.write(_notebook("a", "y = 1", outputs=True), executed)
+    nb = _notebook("b", "y = 1")
+    nb.cells.append(nbformat.v4.new_code_cell("z = 3", id="new"))
+    nbformat.write(nb, source)
+    before = executed.read_bytes()
+    assert build.update_prose(source, executed) is False and executed.read_bytes() == before
