@@ -5,7 +5,8 @@
 #                 exact (nbval) when the model has the book's bits, else re-executed chapters compared with
 #                 reference/ within reference/tolerances.yaml (python -m lab3.reproduce decides).
 # Options: PYTHON=python3.11 (the interpreter for the venv), PARAMS="quantization=my.yaml ..." (report),
-#          PDF=0 (report without the PDF), MODEL=path/to/full_size_model.pt (report and test on that checkpoint).
+#          PDF=0 (report without the PDF), MODEL=path/to/full_size_model.pt (report and test on that checkpoint),
+#          AUTHOR="..." STUDENT_ID="..." COURSE="..." DATE="..." (the PDF's title page).
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -18,7 +19,9 @@ TEX_PACKAGES := texlive-xetex texlive-latex-recommended texlive-latex-extra texl
 .PHONY: report test check bench tex clean distclean
 
 report: $(STAMP) $(if $(filter 0,$(PDF)),,tex)
-	$(PY) -m lab3.build $(foreach p,$(PARAMS),--params $(p)) $(if $(filter 0,$(PDF)),--no-pdf) $(if $(MODEL),--model $(MODEL))
+	$(PY) -m lab3.build $(foreach p,$(PARAMS),--params $(p)) $(if $(filter 0,$(PDF)),--no-pdf) $(if $(MODEL),--model $(MODEL)) \
+	  $(if $(AUTHOR),--author "$(AUTHOR)") $(if $(STUDENT_ID),--student-id "$(STUDENT_ID)") \
+	  $(if $(COURSE),--course "$(COURSE)") $(if $(DATE),--date "$(DATE)")
 
 test: $(STAMP)
 	$(PY) -m lab3.build --prepare $(if $(MODEL),--model $(MODEL))

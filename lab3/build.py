@@ -29,7 +29,11 @@ from lab3 import params as params_mod
 ROOT = paths.PROJECT_ROOT
 BOOK = ROOT / "book"
 NOTEBOOKS = ROOT / "notebooks"
-CHAPTERS = ("baseline", "quantization", "pruning", "deployment", "reproducibility")
+CHAPTERS = ("baseline", "quantization", "pruning", "deployment", "conclusion", "reproducibility")
+COURSE = ("Cloud Computing and Data Center design lab: Digital hardware architectures and efficient AI computing "
+          "schemes, Laboratory 3")
+LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                 "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
 HTML_INDEX = BOOK / "_build" / "html" / "index.html"
 PDF = BOOK / "_build" / "latex" / "lab3-report.pdf"
 BUILD_ENV = {"TQDM_DISABLE": "1", "SOURCE_DATE_EPOCH": "0", "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
@@ -108,9 +112,11 @@ def chapter_inputs(chapter: str, params: dict[str, Any], model_sha: str) -> str:
     imported = set().union(*(lab3_imports(c.source) for c in cells if c.cell_type == "code"))
     parts: dict[str, Any] = {"source": code_cells_hash(cells), "params": params,
                              "code": code_version(imported), "model": model_sha}
-    if chapter == "reproducibility":  # it prints the version of all of lab3 and compares results with the reference
-        parts["all_code"] = code_version(None)
-        files = [results.book_path(c) for c in CHAPTERS] + sorted(results.REFERENCE.glob("*"))
+    if chapter in ("conclusion", "reproducibility"):  # they read the results the chapters before them wrote
+        files = [results.book_path(c) for c in CHAPTERS[:CHAPTERS.index(chapter)]]
+        if chapter == "reproducibility":  # it also prints the version of all of lab3 and compares with the reference
+            parts["all_code"] = code_version(None)
+            files += sorted(results.REFERENCE.glob("*"))
         parts["results"] = {str(f.relative_to(ROOT)): fileio.sha256_file(f) for f in files if f.is_file()}
     blob = json.dumps(parts, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
@@ -219,9 +225,45 @@ def run_chapter(chapter: str, params: dict[str, Any], model_sha: str, force: boo
     return "executed"
 
 
-def book_sources_hash() -> str:
-    """Hash of what the book is built from: book/ (without _build), _config.yml, _toc.yml."""
+def latex_escape(text: str) -> str:
+    """``text`` safe inside LaTeX (a student's name may contain & or _)."""
+    return "".join(LATEX_SPECIAL.get(c, c) for c in text)
+
+
+def title_page(author: str, student_id: str, course: str, date: str) -> dict[str, Any]:
+    """The title-page fields (what the reader passes as AUTHOR=, STUDENT_ID=, COURSE=, DATE=)."""
+    for name, value in (("AUTHOR", author), ("STUDENT_ID", student_id), ("COURSE", course), ("DATE", date)):
+        if "\n" in value or len(value) > 200:
+            raise ValueError(f"{name} must be one line of at most 200 characters, got {value[:40]!r}...")
+    return {"author": author.strip() or "lab3", "student_id": student_id.strip(), "course": course.strip(),
+            "date": date.strip() or time.strftime("%d %B %Y")}
+
+
+def book_config(title: dict[str, Any]) -> Path:
+    """_config.yml with the title page filled in, written to artifacts/tmp (the committed file stays generic)."""
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    e = {k: latex_escape(v) for k, v in title.items()}
+    lines = [r"\begin{titlepage}\centering\vspace*{5cm}",
+             rf"{{\Huge\bfseries {latex_escape(config['title'])}\par}}\vspace{{1.2cm}}",
+             rf"{{\large {e['course']}\par}}\vspace{{2cm}}" if e["course"] else "",
+             rf"{{\Large {e['author']}\par}}\vspace{{0.3cm}}",
+             rf"{{\large Student ID: {e['student_id']}\par}}\vspace{{0.3cm}}" if e["student_id"] else "",
+             rf"{{\large {e['date']}\par}}\vfill",
+             r"\end{titlepage}"]
+    config["author"] = title["author"] + (f" (student ID {title['student_id']})" if title["student_id"] else "")
+    sphinx = config.setdefault("sphinx", {}).setdefault("config", {})
+    sphinx.setdefault("latex_elements", {})["maketitle"] = "\n".join(line for line in lines if line)
+    sphinx["today"] = title["date"]
+    path = paths.artifacts_dir() / "tmp" / "_config.yml"
+    fileio.write_bytes(path, yaml.safe_dump(config, sort_keys=False, allow_unicode=True).encode())
+    return path
+
+
+def book_sources_hash(config: Path | None = None) -> str:
+    """Hash of what the book is built from: book/ (without _build), the configuration, _toc.yml."""
     h = hashlib.sha256()
+    if config is not None:
+        h.update(config.read_bytes())
     files = [ROOT / "_config.yml", ROOT / "_toc.yml"] + sorted(
         p for p in BOOK.rglob("*") if p.is_file() and not {"_build", "_extra"} & set(p.relative_to(BOOK).parts))
     for p in files:
@@ -229,10 +271,12 @@ def book_sources_hash() -> str:
     return h.hexdigest()
 
 
-def jupyter_book(builder: str) -> None:
+def jupyter_book(builder: str, config: Path | None = None) -> None:
     """``jupyter-book build book/`` with warnings as errors (a missing chapter fails the build)."""
     exe = Path(sys.executable).with_name("jupyter-book")
     cmd = [str(exe), "build", str(BOOK), "--path-output", str(BOOK), "-W", "-n", "--keep-going", "--builder", builder]
+    if config is not None:
+        cmd += ["--config", str(config)]
     env = {k: v for k, v in os.environ.items() if k != "SOURCE_DATE_EPOCH"}  # else the title page says 1970
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
@@ -241,12 +285,12 @@ def jupyter_book(builder: str) -> None:
         raise RuntimeError(f"jupyter-book {builder} build failed (exit {proc.returncode}); see the log above")
 
 
-def build_book(builder: str, stamp: Path, product: Path, force: bool) -> str:
+def build_book(builder: str, stamp: Path, product: Path, force: bool, config: Path | None = None) -> str:
     """Build HTML or PDF unless the stamp says the sources are unchanged and the product exists."""
-    key = book_sources_hash()
+    key = book_sources_hash(config)
     if not force and product.is_file() and stamp.is_file() and stamp.read_text() == key:
         return "up to date"
-    jupyter_book(builder)
+    jupyter_book(builder, config)
     if not product.is_file():
         raise RuntimeError(f"jupyter-book reported success but {product} was not written")
     fileio.write_bytes(stamp, key.encode())
@@ -355,6 +399,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="report on this checkpoint (e.g. the course's full_size_model.pt) instead of training one")
     parser.add_argument("--no-pdf", action="store_true", help="skip the TeX toolchain and the PDF")
     parser.add_argument("--force", action="store_true", help="re-execute every chapter and rebuild the book")
+    parser.add_argument("--author", default="", help="title page: author (default lab3)")
+    parser.add_argument("--student-id", default="", help="title page: student ID (default: none shown)")
+    parser.add_argument("--course", default=COURSE, help="title page: course")
+    parser.add_argument("--date", default="", help="title page: date (default: the day of the build)")
     args = parser.parse_args(argv)
     os.environ.update(BUILD_ENV)
     if args.data_only:
@@ -367,6 +415,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         paths.use_model(args.model)
         overrides = parse_params(args.params)
+        title = title_page(args.author, args.student_id, args.course, args.date)  # checked before hours of work
         env_seconds = install_seconds()
         if env_seconds is not None:
             stages.add("environment", env_seconds, "installed into .venv")
@@ -381,9 +430,11 @@ def main(argv: list[str] | None = None) -> int:
             params = chosen[chapter]
             stages.run(f"chapter: {chapter}", lambda c=chapter, p=params: run_chapter(c, p, model_sha, args.force))
         stages.run("MathJax (offline)", ensure_mathjax)
-        stages.run("HTML book", lambda: build_book("html", BOOK / "_build" / ".lab3-html", HTML_INDEX, args.force))
+        config = book_config(title)
+        stages.run("HTML book", lambda: build_book("html", BOOK / "_build" / ".lab3-html", HTML_INDEX, args.force,
+                                                   config))
         if not args.no_pdf:
-            stages.run("PDF", lambda: build_book("pdflatex", BOOK / "_build" / ".lab3-pdf", PDF, args.force))
+            stages.run("PDF", lambda: build_book("pdflatex", BOOK / "_build" / ".lab3-pdf", PDF, args.force, config))
     except (ValueError, FileNotFoundError, RuntimeError, subprocess.CalledProcessError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -39,6 +39,11 @@ def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 2000) -> t
     return out
 
 
+def hits(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Per image: was it classified correctly (a boolean vector; sweeps store it to score any subset)."""
+    return predict(model, images) == labels
+
+
 def count_correct(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> int:
     """Number of images whose predicted class equals the label."""
     return int((predict(model, images) == labels).sum())

@@ -11,6 +11,7 @@ Layers are done in order, each one fed by the already-quantized layers before it
 from __future__ import annotations
 
 import copy
+from typing import Mapping
 
 import torch
 from torch import nn
@@ -67,17 +68,24 @@ def gptq_layer(w: torch.Tensor, h: torch.Tensor, qp: QParams, block: int = 128, 
 
 
 @torch.no_grad()
-def gptq_quantize(model: nn.Module, scheme: Scheme, calibration: torch.Tensor, block: int = 128,
-                  damp: float = 0.01, act_order: bool = True) -> tuple[nn.Module, dict[str, tuple[torch.Tensor, QParams]]]:
-    """GPTQ every Linear layer of a copy of ``model`` in order; return (quantized model, codes per layer)."""
-    if scheme.granularity != "channel" and scheme.method == "fixed":
-        raise ValueError("GPTQ here uses a grid chosen from the weights; use a non-fixed scheme")
+def gptq_quantize(model: nn.Module, scheme: Scheme | Mapping[str, Scheme], calibration: torch.Tensor,
+                  block: int = 128, damp: float = 0.01,
+                  act_order: bool = True) -> tuple[nn.Module, dict[str, tuple[torch.Tensor, QParams]]]:
+    """GPTQ every Linear layer of a copy of ``model`` in order; return (quantized model, codes per layer).
+
+    ``scheme`` is one scheme for all layers or one per layer name (mixed precision)."""
     out = copy.deepcopy(model).eval()
-    codes: dict[str, tuple[torch.Tensor, QParams]] = {}
     layers = linear_layers(out)
+    schemes = dict(scheme) if isinstance(scheme, Mapping) else {name: scheme for name, _ in layers}
+    missing = [name for name, _ in layers if name not in schemes]
+    if missing:
+        raise ValueError(f"no scheme for layers {missing}")
+    if any(s.granularity != "channel" and s.method == "fixed" for s in schemes.values()):
+        raise ValueError("GPTQ here uses a grid chosen from the weights; use a non-fixed scheme")
+    codes: dict[str, tuple[torch.Tensor, QParams]] = {}
     inputs = calibration.reshape(calibration.shape[0], -1)
     for index, (name, layer) in enumerate(layers):
-        qp = scheme.qparams(layer.weight)
+        qp = schemes[name].qparams(layer.weight)
         c = gptq_layer(layer.weight, hessian(inputs), qp, block, damp, act_order)
         layer.weight.copy_(dequantize_codes(c, qp))
         codes[name] = (c, qp)

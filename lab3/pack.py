@@ -61,19 +61,25 @@ def _layer_blob(codes: torch.Tensor, qp: QParams, codec: str) -> np.ndarray:
     return packed
 
 
-def save_packed(model: nn.Module, path: str | os.PathLike, bits: int = 8, scheme: Scheme | None = None,
-                codes: Mapping[str, tuple[torch.Tensor, QParams]] | None = None, compress: str = "none",
-                metadata: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def save_packed(model: nn.Module, path: str | os.PathLike, bits: int | Mapping[str, int] = 8,
+                scheme: Scheme | None = None, codes: Mapping[str, tuple[torch.Tensor, QParams]] | None = None,
+                compress: str = "none", metadata: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Write ``model``'s weights as ``bits``-bit codes + scales to a safetensors file; return its summary.
 
-    The codes come from ``codes`` (e.g. from GPTQ) or else from ``scheme`` (default: per-channel MSE clipping,
+    ``bits`` is one width for every layer or one per layer name (mixed precision, with ``codes``). The codes
+    come from ``codes`` (e.g. from GPTQ) or else from ``scheme`` (default: per-channel MSE clipping,
     symmetric levels). Biases are stored as float32.
     """
     from safetensors.numpy import save_file
 
     if not isinstance(model, SimpleDNN):
         raise TypeError(f"model must be a SimpleDNN, got {type(model).__name__}")
-    check_bits(bits, 2, 8)
+    layer_bits = dict(bits) if isinstance(bits, Mapping) else {name: bits for name, _ in linear_layers(model)}
+    for b in layer_bits.values():
+        check_bits(b, 2, 8)
+    if isinstance(bits, Mapping) and codes is None:
+        raise ValueError("per-layer bits need the codes of every layer (e.g. from gptq_quantize)")
+    bits = bits if not isinstance(bits, Mapping) else max(layer_bits.values())
     if compress not in CODECS:
         raise ValueError(f"compress must be one of {CODECS}, got {compress!r}")
     if codes is None:
@@ -88,8 +94,10 @@ def save_packed(model: nn.Module, path: str | os.PathLike, bits: int = 8, scheme
         if name not in codes:
             raise ValueError(f"codes has no entry for layer {name!r}")
         c, qp = codes[name]
-        if qp.bits != bits:
-            raise ValueError(f"layer {name} was quantized to {qp.bits} bits, not {bits}")
+        if name not in layer_bits:
+            raise ValueError(f"bits has no entry for layer {name!r}")
+        if qp.bits != layer_bits[name]:
+            raise ValueError(f"layer {name} was quantized to {qp.bits} bits, not {layer_bits[name]}")
         if tuple(c.shape) != tuple(layer.weight.shape):
             raise ValueError(f"codes for {name} have shape {tuple(c.shape)}, weight has {tuple(layer.weight.shape)}")
         if int(c.min()) < qp.qmin or int(c.max()) > qp.qmax:
@@ -98,7 +106,7 @@ def save_packed(model: nn.Module, path: str | os.PathLike, bits: int = 8, scheme
         tensors[f"{name}.scale"] = qp.scale.detach().to(torch.float32).reshape(-1).numpy()
         tensors[f"{name}.bias"] = layer.bias.detach().to(torch.float32).numpy()
         layers.append({"name": name, "shape": list(c.shape), "qmin": qp.qmin, "qmax": qp.qmax,
-                       "per_channel": qp.per_channel})
+                       "per_channel": qp.per_channel, "bits": qp.bits})
         state[f"{name}.weight"] = dequantize_codes(c, qp)
         state[f"{name}.bias"] = layer.bias.detach().to(torch.float32)
     meta = {"format": FORMAT, "bits": bits, "codec": compress, "sizes": list(model.sizes), "layers": layers,
@@ -108,8 +116,10 @@ def save_packed(model: nn.Module, path: str | os.PathLike, bits: int = 8, scheme
     with fileio.atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata={META_KEY: json.dumps(meta, sort_keys=True)})
     size = Path(path).stat().st_size
-    return {"path": str(path), "bytes": size, "bits": bits, "codec": compress, "sha256": meta["sha256"],
-            "parameters": sum(p.numel() for p in model.parameters())}
+    n_weights = sum(layer.weight.numel() for _, layer in linear_layers(model))
+    return {"path": str(path), "bytes": size, "bits": bits, "layer_bits": layer_bits, "codec": compress,
+            "sha256": meta["sha256"], "parameters": sum(p.numel() for p in model.parameters()),
+            "bits_per_weight": 8 * size / n_weights}
 
 
 def _bad(path: Path, why: str) -> ValueError:
@@ -152,10 +162,12 @@ def read_packed(path: str | os.PathLike) -> tuple[SimpleDNN, dict[str, Any]]:
             if codec == "lzma":
                 blob = np.frombuffer(lzma.decompress(blob.tobytes()), dtype=np.uint8)
             count = shape[0] * shape[1]
-            codes = torch.from_numpy(unpack_bits(blob, bits, count).astype(np.int32)).reshape(shape) + int(spec["qmin"])
+            layer_bits = check_bits(int(spec.get("bits", bits)), 2, 8)  # files before mixed precision: one width
+            codes = torch.from_numpy(unpack_bits(blob, layer_bits, count).astype(np.int32)).reshape(shape)
+            codes = codes + int(spec["qmin"])
             scale = torch.from_numpy(arrays[f"{name}.scale"].astype(np.float32, copy=True))
             scale = scale.reshape(shape[0], 1) if spec["per_channel"] else scale.reshape(())
-            qp = QParams(scale, int(spec["qmin"]), int(spec["qmax"]), bits)
+            qp = QParams(scale, int(spec["qmin"]), int(spec["qmax"]), layer_bits)
             state[f"{name}.weight"] = dequantize_codes(codes, qp)
             state[f"{name}.bias"] = torch.from_numpy(arrays[f"{name}.bias"].astype(np.float32, copy=True))
     except (KeyError, ValueError, TypeError, lzma.LZMAError, RuntimeError, json.JSONDecodeError) as exc:

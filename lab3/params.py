@@ -86,9 +86,10 @@ RULES: dict[str, dict[str, tuple[str, Callable[[Any], bool]]]] = {
         "model_path": MODEL_PATH, "q_unit": one_of("max_abs", "absolute"),
         "q_values": list_of(number(0, lo_open=True)), "q_quantiles": list_of(number(0, 1, lo_open=True), nonempty=False),
         "bits_values": list_of(number(1, 16, whole=True)), "quantize_bias": BOOL, "tolerance_pp": TOLERANCE,
-        "histogram_bits": number(1, 16, whole=True), "method_bits": list_of(BITS),
+        "histogram_bits": list_of(BITS), "method_bits": list_of(BITS),
+        "lab_q_values": list_of(number(0, lo_open=True)),
         "percentile": number(0, 100, lo_open=True), "calibration_images": IMAGES, "seed": SEED,
-        "packed_bits": list_of(BITS),
+        "packed_bits": list_of(BITS), "mixed_budgets": list_of(number(2, 8, lo_open=True)),
     },
     "pruning": {
         "model_path": MODEL_PATH, "ratios": list_of(RATIO), "tolerance_pp": TOLERANCE, "calibration_images": IMAGES,
@@ -97,9 +98,10 @@ RULES: dict[str, dict[str, tuple[str, Callable[[Any], bool]]]] = {
     },
     "deployment": {
         "model_path": MODEL_PATH, "ratios": list_of(RATIO), "bits": list_of(BITS),
-        "finetune_ratios": list_of(RATIO, nonempty=False), "finetune_epochs": EPOCHS, "finetune_budget_s": SECONDS,
+        "finetune_ratios": list_of(RATIO, nonempty=False), "finetune_epochs": EPOCHS,
         "calibration_images": IMAGES, "seed": SEED, "tolerance_pp": TOLERANCE, "min_run_time": SECONDS,
     },
+    "conclusion": {},
     "reproducibility": {"model_path": MODEL_PATH},
 }
 

@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from lab3.stats import selected
+
 WIDTH = 7.0  # inches: fits the PDF's text width at 100%
 STYLE = {
     "figure.dpi": 110, "savefig.dpi": 110, "font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9,
@@ -67,12 +69,20 @@ def accuracy_vs_bits_and_q(grid: Sequence[dict[str, Any]], full_accuracy: float)
         rows = sorted(rows, key=lambda r: r["q"])
         axes[1].errorbar([r["q"] for r in rows], _pct([r["accuracy"] for r in rows]), yerr=_errorbars(rows),
                          marker="o", ms=3, capsize=2, label=f"l = {bits}")
-    axes[1].set(title="Accuracy vs q, one line per bit width", xlabel="half-range q", ylabel="test accuracy (%)")
+    axes[1].set(xlabel="half-range q (log scale)", ylabel="test accuracy (%)")
+    axes[1].set_xscale("log")
+    axes[1].xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%.3g"))
+    axes[1].xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    axes[1].set_xticks(sorted({r["q"] for r in grid}))
+    axes[1].tick_params(axis="x", labelrotation=45)
     for ax in axes:
         ax.axhline(100 * full_accuracy, color="k", lw=0.8, ls=":", label="full precision")
-        ax.set_ylim(0, 100)
-    axes[0].legend(fontsize=7, loc="lower right")
-    axes[1].legend(fontsize=7, loc="lower right", ncol=2)
+    axes[0].set_ylim(0, 100)
+    axes[1].set_ylim(100 * full_accuracy - 4, 100 * full_accuracy + 0.6)  # where the choice is made
+    axes[1].set_title("Accuracy vs q (zoom: within 4 pp of full precision)")
+    # legends below the panels, never over the data
+    axes[0].legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=1, frameon=False)
+    axes[1].legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=3, frameon=False)
     return fig
 
 
@@ -90,7 +100,7 @@ def accuracy_heatmap(grid: Sequence[dict[str, Any]]) -> Figure:
             v = table[i, j]
             ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7, color="w" if v < 60 else "k")
     ax.set_xticks(range(len(bits)), [str(b) for b in bits])
-    ax.set_yticks(range(len(qs)), [f"{q:.3g}  ({label})" for q, label in qs])
+    ax.set_yticks(range(len(qs)), [f"{q:.3g}" if label == f"{q:g}" else f"{q:.3g}  ({label})" for q, label in qs])
     ax.set(xlabel="bits l", ylabel="half-range q", title="Test accuracy (%) of the lab's quantizer")
     ax.grid(False)
     fig.colorbar(im, ax=ax, label="accuracy (%)")
@@ -116,6 +126,26 @@ def histogram_pair(original: torch.Tensor, quantized: torch.Tensor, title: str, 
     if log:
         for ax in axes:
             ax.set_yscale("log")
+    return fig
+
+
+def histograms_by_bits(original: torch.Tensor, quantized: dict[int, tuple[float, torch.Tensor]]) -> Figure:
+    """The original weights, then the quantized ones at each bit width (its q in the title); log counts."""
+    n = len(quantized) + 1
+    fig, axes = plt.subplots(1, n, figsize=(WIDTH, 2.5), sharex=True, sharey=True)
+    o = original.detach().flatten().numpy()
+    lo = min(float(o.min()), *(float(w.min()) for _, w in quantized.values()))
+    hi = max(float(o.max()), *(float(w.max()) for _, w in quantized.values()))
+    edges = np.linspace(lo, hi, 201)
+    axes[0].hist(o, bins=edges, color="#4477aa")
+    axes[0].set(title="original", ylabel="count (log scale)")
+    for ax, (bits, (q, w)) in zip(axes[1:], sorted(quantized.items())):
+        ax.hist(w.detach().flatten().numpy(), bins=edges, color="#cc6677")
+        ax.set(title=f"{bits} bits, q = {q:.3g}")
+    for ax in axes:
+        ax.set_yscale("log")
+        ax.set_xlabel("weight value")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(3))
     return fig
 
 
@@ -145,7 +175,8 @@ def method_comparison(rows: Sequence[dict[str, Any]], full_accuracy: float) -> F
     axes[0].set(ylabel="test accuracy (%)", title="All methods", ylim=(0, 100))
     axes[1].set(title="Zoom: within 3 pp of full precision",
                 ylim=(100 * full_accuracy - 3, 100 * full_accuracy + 0.5))
-    axes[0].legend(fontsize=7, loc="lower right")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncol=3, fontsize=7, frameon=False, bbox_to_anchor=(0.5, 0.0))
     return fig
 
 
@@ -202,13 +233,14 @@ def pruning_comparison(rows: Sequence[dict[str, Any]], full_accuracy: float) -> 
     axes[0].set(ylabel="test accuracy (%)", title="All ratios", ylim=(0, 100))
     axes[1].set(title="Zoom: within 3 pp of the full model", ylim=(100 * full_accuracy - 3, 100 * full_accuracy + 0.5),
                 xlim=(0.75, 1.0))
-    axes[0].legend(fontsize=7, loc="lower left")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncol=3, fontsize=7, frameon=False, bbox_to_anchor=(0.5, 0.0))
     return fig
 
 
 def pareto(points: Sequence[dict[str, Any]], x_key: str, x_label: str, front: Sequence[dict[str, Any]],
            references: Sequence[dict[str, Any]] = (), title: str = "", full_accuracy: float | None = None,
-           zoom_pp: float = 3.0) -> Figure:
+           zoom_pp: float = 3.0, chosen: dict[str, Any] | None = None, tolerance_pp: float = 0.5) -> Figure:
     """Accuracy vs a cost (log x): all points on the left, a zoom near full accuracy on the right.
 
     Points are grouped by their 'group' key; the Pareto front is drawn as a step line; external references
@@ -228,14 +260,85 @@ def pareto(points: Sequence[dict[str, Any]], x_key: str, x_label: str, front: Se
         for ref in references:
             ax.scatter([ref[x_key]], [100 * ref["accuracy"]], marker="*", s=90, color="crimson", zorder=5,
                        label=ref["label"])
+        if chosen is not None:
+            ax.scatter([chosen[x_key]], [100 * chosen["accuracy"]], s=110, facecolors="none", edgecolors="crimson",
+                       linewidths=1.5, zorder=6, label="recommended model")
         if full_accuracy is not None:
             ax.axhline(100 * full_accuracy, color="k", lw=0.8, ls=":")
-            ax.axhline(100 * full_accuracy - 0.5, color="grey", lw=0.8, ls="--", label="full model − 0.5 pp")
+            ax.axhline(100 * full_accuracy - tolerance_pp, color="grey", lw=0.8, ls="--",
+                       label=f"full model − {tolerance_pp:g} pp")
         ax.set(xscale="log", xlabel=x_label)
     axes[0].set(ylabel="test accuracy (%)", title=f"{title}: all models", ylim=(0, 100))
     if full_accuracy is not None:
         axes[1].set_ylim(100 * full_accuracy - zoom_pp, 100 * full_accuracy + 0.4)
-    axes[1].set_title(f"zoom: within {zoom_pp:g} pp of the full model")
+    axes[1].set_title(f"Zoom: within {zoom_pp:g} pp of the full model")
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=7, bbox_to_anchor=(0.5, -0.16))
+    return fig
+
+
+def pipeline_heatmap(points: Sequence[dict[str, Any]], full_accuracy: float, full_selected: float,
+                     tolerance_pp: float) -> Figure:
+    """Every pipeline model at a glance: one row per pruned model, one column per bit width; each cell gives the
+    reporting accuracy and the packed size, in bold where the model is eligible for the rules (within
+    ``tolerance_pp`` of the full model on the selection half, ``full_selected``)."""
+    rows = sorted({(p["ratio"], p["finetune_epochs"]) for p in points})
+    cols = sorted({p["bits"] for p in points}, reverse=True)
+    acc = np.full((len(rows), len(cols)), np.nan)
+    text = [["" for _ in cols] for _ in rows]
+    for p in points:
+        i, j = rows.index((p["ratio"], p["finetune_epochs"])), cols.index(p["bits"])
+        acc[i, j] = 100 * p["accuracy"]
+        size = f"{p['bytes'] / 1e3:.0f} KB" if p["bytes"] < 1e6 else f"{p['bytes'] / 1e6:.1f} MB"
+        text[i][j] = f"{100 * p['accuracy']:.2f}%\n{size}"
+    fig, ax = plt.subplots(figsize=(WIDTH, 0.5 * len(rows) + 1.2))
+    lo = 100 * full_accuracy - 3
+    im = ax.imshow(np.clip(acc, lo, None), cmap="RdYlGn", vmin=lo, vmax=100 * full_accuracy, aspect="auto")
+    fig.colorbar(im, ax=ax, label="accuracy (%), clipped 3 pp below the full model")
+    for i in range(len(rows)):
+        for j in range(len(cols)):
+            if text[i][j]:
+                p = next(p for p in points if (p["ratio"], p["finetune_epochs"], p["bits"]) == (*rows[i], cols[j]))
+                good = 100 * (full_selected - selected(p)) <= tolerance_pp + 1e-9
+                ax.text(j, i, text[i][j], ha="center", va="center", fontsize=7.5, color="black",
+                        fontweight="bold" if good else "normal")
+    ax.set_xticks(range(len(cols)), [f"{b} bits" for b in cols])
+    ax.set_yticks(range(len(rows)), [f"ratio {r:g}" + (", fine-tuned" if e else "") for r, e in rows])
+    ax.set_title("Accuracy (reporting half) and packed file size; bold: eligible for the rules", fontsize=8)
+    return fig
+
+
+def answers(rows: Sequence[dict[str, Any]], reference: dict[str, Any] | None = None) -> Figure:
+    """The conclusion's answers: accuracy (with 95% intervals) against size on a log axis, one labelled point each."""
+    fig, ax = plt.subplots(figsize=(WIDTH, 3.4))
+    for i, r in enumerate(rows):
+        a = r["acc"]
+        y = 100 * a["accuracy"]
+        ax.errorbar([r["bytes"]], [y], yerr=[[y - 100 * a["ci_low"]], [100 * a["ci_high"] - y]], marker="os^vDph"[i % 7],
+                    ms=6, capsize=3, label=r["model"])
+    if reference:
+        ax.scatter([reference["bytes"]], [100 * reference["accuracy"]], marker="*", s=120, color="crimson", zorder=5,
+                   label=reference["label"])
+    ax.set(xscale="log", xlabel="size (bytes, log scale)", ylabel="test accuracy (%, reporting half)",
+           title="Size and accuracy of the answers")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
+    return fig
+
+
+def accuracy_vs_bits_per_weight(uniform: Sequence[dict[str, Any]], mixed_rows: Sequence[dict[str, Any]],
+                                full_accuracy: float) -> Figure:
+    """Accuracy (95% intervals) against the bits per weight of real files: uniform widths and mixed allocations."""
+    fig, ax = plt.subplots(figsize=(WIDTH, 3.0))
+    for rows, marker, label in ((uniform, "o", "GPTQ, one width for all layers"),
+                                (mixed_rows, "D", "GPTQ, a width per layer (mixed)")):
+        rows = sorted(rows, key=lambda r: r["bpw"])
+        ax.errorbar([r["bpw"] for r in rows], _pct([r["accuracy"] for r in rows]), yerr=_errorbars(rows),
+                    marker=marker, ms=5, capsize=3, ls="-" if marker == "o" else "none", label=label)
+        for r in rows:
+            ax.annotate(r["tag"], (r["bpw"], 100 * r["accuracy"]), textcoords="offset points", xytext=(6, -10), fontsize=7)
+    ax.axhline(100 * full_accuracy, color="k", lw=0.8, ls=":", label="full precision")
+    ax.axhline(100 * full_accuracy - 1, color="grey", lw=0.8, ls="--", label="full precision − 1 pp")
+    ax.set(xlabel="bits per weight of the packed file (scales, biases and header included)",
+           ylabel="test accuracy (%, reporting half)", title="Accuracy against stored bits per weight")
+    ax.legend(fontsize=7, loc="lower right")
     return fig

@@ -16,7 +16,7 @@ from lab3.distill import DistillConfig, distill
 from lab3.model import SimpleDNN, count_parameters, float32_bytes, model_sha256, saved_bytes
 from lab3.progress import bar
 from lab3.prune import prune_model
-from lab3.stats import accuracy_record, within
+from lab3.stats import hits_record, selected, within
 
 METHODS = {
     "lab: L2 norm": dict(importance="l2", repair=False),
@@ -36,7 +36,7 @@ def lab_pruning_rows(model: SimpleDNN, ratios: Sequence[float], images: torch.Te
             pruned = prune_model(model, ratio)
             return {"sizes": pruned.sizes, "parameters": count_parameters(pruned),
                     "float32_bytes": float32_bytes(pruned), "saved_bytes": saved_bytes(pruned),
-                    **accuracy_record(evaluate.count_correct(pruned, images, labels), labels.numel())}
+                    **hits_record(evaluate.hits(pruned, images, labels))}
 
         parts = {"kind": "prune-lab", "model": model_sha256(model), "ratio": ratio, "data": tensor_key(images, labels)}
         rows.append({"ratio": ratio, **cache.get_or_compute(parts, compute)})
@@ -77,7 +77,7 @@ def method_rows(model: SimpleDNN, ratios: Sequence[float], images: torch.Tensor,
         def compute(name=name, ratio=ratio) -> dict[str, Any]:
             pruned = prune_model(model, ratio, calibration=calibration, ridge=ridge, **METHODS[name])
             return {"parameters": count_parameters(pruned),
-                    **accuracy_record(evaluate.count_correct(pruned, images, labels), labels.numel())}
+                    **hits_record(evaluate.hits(pruned, images, labels))}
 
         parts = {"kind": "prune-method", "model": model_sha256(model), "ratio": ratio, "method": METHODS[name],
                  "ridge": ridge, "calibration": calib_key, "data": tensor_key(images, labels)}
@@ -98,7 +98,7 @@ def finetune_rows(model: SimpleDNN, ratios: Sequence[float], images: torch.Tenso
                                  ridge=ridge)
             tuned, seconds = distill(pruned, train[0], train[1], teacher, config)
             return {"parameters": count_parameters(tuned), "finetune_seconds": seconds,
-                    **accuracy_record(evaluate.count_correct(tuned, images, labels), labels.numel())}
+                    **hits_record(evaluate.hits(tuned, images, labels))}
 
         parts = {"kind": "prune-finetune", "model": model_sha256(model), "ratio": ratio, "ridge": ridge,
                  "config": config.__dict__, "calibration": tensor_key(calibration),
@@ -111,4 +111,4 @@ def finetune_rows(model: SimpleDNN, ratios: Sequence[float], images: torch.Tenso
 def smallest_within(rows: Sequence[dict[str, Any]], full_accuracy: float, tolerance_pp: float) -> dict[str, Any] | None:
     """The row with the fewest parameters whose accuracy is within ``tolerance_pp`` of the full model."""
     ok = within(rows, full_accuracy, tolerance_pp)
-    return min(ok, key=lambda r: (r["parameters"], -r["correct"])) if ok else None
+    return min(ok, key=lambda r: (r["parameters"], -selected(r))) if ok else None

@@ -13,6 +13,8 @@ from typing import Any, Callable, Sequence
 
 from lab3 import paths, plots
 
+NBSP = "\u00a0"  # keeps a number with its unit, and an interval in one piece, when a table cell wraps
+
 
 
 def setup() -> None:
@@ -49,6 +51,8 @@ def table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str, Call
         for key, _, fmt in columns:
             value = row.get(key, "")
             text = fmt(value) if callable(fmt) else (format(value, fmt) if fmt and value != "" else str(value))
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and text.startswith("-"):
+                text = "−" + text[1:]  # a minus sign, not a hyphen
             cells.append(_cell(text))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -59,23 +63,32 @@ def _cell(text: str) -> str:
     return str(text).replace("|", "\\|")
 
 
-def show_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str, Any]]) -> None:
-    """Display ``table(rows, columns)``."""
-    markdown(table(rows, columns))
+def show_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str, Any]], caption: str = "",
+               name: str = "") -> None:
+    """Display ``table(rows, columns)``; with a caption it is a numbered table (``name`` is its {numref} target)."""
+    markdown(captioned(table(rows, columns), caption, name) if caption else table(rows, columns))
+
+
+def captioned(markdown_table: str, caption: str, name: str = "") -> str:
+    """A Markdown table wrapped in MyST's table directive: numbered, captioned, referable as {numref}`name`."""
+    if "\n" in caption:
+        raise ValueError("a table caption is one line")
+    label = f":name: {name}\n" if name else ""
+    return f":::{{table}} {caption}\n{label}:align: center\n\n{markdown_table}\n:::"
 
 
 def parameter_text(value: Any) -> str:
-    """A parameter value as a reader (and ``papermill -y``) writes it: 2, 3, 4 / true / none / max_abs."""
+    """A parameter value as a reader reads it: 2, 3, 4 / yes / no / – (unset) / max_abs."""
     if value is None:
-        return "none"
+        return "–"
     if isinstance(value, bool):
-        return "true" if value else "false"
+        return "yes" if value else "no"
     if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(parameter_text(v) for v in value) + "]"
+        return ", ".join(parameter_text(v) for v in value)
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def show_parameters(params: dict[str, Any], defaults: dict[str, Any] | None = None) -> None:
+def show_parameters(params: dict[str, Any], defaults: dict[str, Any] | None = None, name: str = "") -> None:
     """Echo the parameters this chapter ran with, marking those that differ from the notebook's defaults."""
     defaults = params if defaults is None else defaults
     rows = [{"name": k, "value": parameter_text(v) + ("" if defaults.get(k) == v else
@@ -83,7 +96,8 @@ def show_parameters(params: dict[str, Any], defaults: dict[str, Any] | None = No
             for k, v in params.items()]
     changed = sum(defaults.get(k) != v for k, v in params.items())
     note = f", {changed} changed from the defaults" if changed else ", all at their defaults"
-    markdown(f"**Parameters of this run**{note}:\n\n" + table(rows, [("name", "parameter", ""), ("value", "value", "")]))
+    show_table(rows, [("name", "parameter", ""), ("value", "value", "")], caption=f"Parameters of this chapter's run{note}.",
+               name=name)
 
 
 def pct(x: float, digits: int = 2) -> str:
@@ -98,17 +112,17 @@ def pp(x: float, digits: int = 2) -> str:
 
 def acc_ci(row: dict[str, Any]) -> str:
     """'98.83% [98.61, 99.02]': accuracy with its 95% interval, from a record with correct/total."""
-    return f"{100 * row['accuracy']:.2f}% [{100 * row['ci_low']:.2f}, {100 * row['ci_high']:.2f}]"
+    return f"{100 * row['accuracy']:.2f}%{NBSP}[{100 * row['ci_low']:.2f},{NBSP}{100 * row['ci_high']:.2f}]"
 
 
 def megabytes(n: int) -> str:
     """Bytes as 'x.xx MB' (10^6)."""
-    return f"{n / 1e6:,.2f} MB"
+    return f"{n / 1e6:,.2f}{NBSP}MB"
 
 
 def human_bytes(n: int) -> str:
     """Bytes as KB or MB (10^3 / 10^6), whichever reads better."""
-    return f"{n / 1e3:,.1f} KB" if n < 1e6 else f"{n / 1e6:,.2f} MB"
+    return f"{n / 1e3:,.1f}{NBSP}KB" if n < 1e6 else f"{n / 1e6:,.2f}{NBSP}MB"
 
 
 def relpath(path: str | os.PathLike) -> str:

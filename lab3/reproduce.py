@@ -30,8 +30,8 @@ from lab3 import fileio, paths, results
 from lab3.model import model_sha256, read_checkpoint
 from lab3.results import load_tolerances
 
-CHAPTERS = ("baseline", "quantization", "pruning", "deployment", "reproducibility")
-RESULT_CHAPTERS = CHAPTERS[:-1]  # the appendix states no results of its own
+CHAPTERS = ("baseline", "quantization", "pruning", "deployment", "conclusion", "reproducibility")
+RESULT_CHAPTERS = CHAPTERS[:4]  # the conclusion and the appendix state no results of their own
 NBVAL_FLAGS = ("--nbval-current-env", "--nbval-sanitize-with", "tests/nbval_sanitize.cfg",
                "--ignore=book/_build")  # the built HTML keeps copies of the notebooks: check each chapter once
 
@@ -138,7 +138,9 @@ def failures(rows: list[Row]) -> list[Row]:
 
 
 def show(value: Any, kind: str = "") -> str:
-    """A result's value as short text (an accuracy as a percentage)."""
+    """A result's value as short text (an accuracy as a percentage; no value: a dash)."""
+    if value is None:
+        return "–"
     if isinstance(value, dict) and "choice" in value:
         return str(value["choice"])
     if kind == "accuracy" and isinstance(value, float):
@@ -147,6 +149,10 @@ def show(value: Any, kind: str = "") -> str:
         return f"{value:,}"
     if isinstance(value, float):
         return f"{value:.6g}"
+    if isinstance(value, list):
+        return ", ".join(show(v) if not isinstance(v, list) else "(" + show(v) + ")" for v in value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     return str(value)
 
 
@@ -158,9 +164,10 @@ def label(row: Row) -> str:
 def summary(rows: list[Row]) -> str:
     """One line: how many results agree, are tied, differ."""
     count = {s: sum(r.status == s for r in rows) for s in ("agree", "tied", "differ", "missing", "info", "skipped")}
-    text = (f"{len(rows)} results: {count['agree']} agree, {count['tied']} choices among tied candidates, "
-            f"{count['differ']} differ, {count['missing']} missing, {count['info']} not compared (timings and the like)")
-    return text + (f", {count['skipped']} chapters run with other parameters (not compared)" if count["skipped"] else "")
+    tied = f"{count['tied']} choice{'s' if count['tied'] != 1 else ''} among tied candidates"
+    text = (f"{len(rows)} results: {count['agree']} agree, {tied}, {count['differ']} differ, {count['missing']} missing, "
+            f"{count['info']} not compared (timings and the like)")
+    return text + (f", {count['skipped']} in chapters run with other parameters (not compared)" if count["skipped"] else "")
 
 
 def report_lines(rows: list[Row]) -> list[str]:

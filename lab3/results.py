@@ -17,6 +17,7 @@ from typing import Any, Iterable, Sequence
 import yaml
 
 from lab3 import fileio, paths
+from lab3.stats import selected
 
 KINDS = ("exact", "accuracy", "model_stat", "compressed_bytes", "time", "info", "choice")
 OUT_ENV = "LAB3_RESULTS_OUT"
@@ -125,7 +126,7 @@ def spread_pp(tolerances: dict[str, Any] | None = None) -> float:
 
 def tied_best(rows: Sequence[dict[str, Any]], best: dict[str, Any], spread_pp: float, label: str) -> list[Any]:
     """Labels of the rows whose accuracy is within ``spread_pp`` of the best row's: the same choice under noise."""
-    return [r[label] for r in rows if 100 * (best["accuracy"] - r["accuracy"]) <= spread_pp + 1e-12]
+    return [r[label] for r in rows if 100 * (selected(best) - selected(r)) <= spread_pp + 1e-12]
 
 
 def tied_rule(rows: Sequence[dict[str, Any]], full_accuracy: float, tolerance_pp: float, spread_pp: float,
@@ -137,7 +138,7 @@ def tied_rule(rows: Sequence[dict[str, Any]], full_accuracy: float, tolerance_pp
     cheapest surely eligible one.
     """
     def loss(r: dict[str, Any]) -> float:
-        return 100 * (full_accuracy - r["accuracy"])
+        return 100 * (full_accuracy - selected(r))
 
     possible = [r for r in rows if loss(r) <= tolerance_pp + spread_pp + 1e-12]
     sure = [r for r in possible if loss(r) <= tolerance_pp - spread_pp + 1e-12]

@@ -6,9 +6,11 @@ on the images where they disagree, which is far more sensitive than overlapping 
 """
 from __future__ import annotations
 
+import base64
 import math
 from typing import Any, Sequence
 
+import numpy as np
 import torch
 
 Z95 = 1.959963984540054
@@ -39,11 +41,34 @@ def accuracy_record(correct: int, total: int) -> dict[str, float | int]:
     return {"correct": int(correct), "total": int(total), "accuracy": correct / total, "ci_low": lo, "ci_high": hi}
 
 
+def encode_hits(hits: torch.Tensor) -> str:
+    """Which images were classified correctly, as base64 of the packed bits (1,250 bytes for 10,000 images)."""
+    return base64.b64encode(np.packbits(hits.bool().numpy()).tobytes()).decode("ascii")
+
+
+def decode_hits(text: str, total: int) -> torch.Tensor:
+    """The boolean vector ``encode_hits`` stored."""
+    bits = np.unpackbits(np.frombuffer(base64.b64decode(text), dtype=np.uint8))[:total]
+    if bits.size != total:
+        raise ValueError(f"stored hits cover {bits.size} images, expected {total}")
+    return torch.from_numpy(bits.astype(bool))
+
+
+def hits_record(hits: torch.Tensor) -> dict[str, Any]:
+    """``accuracy_record`` of a per-image correctness vector, keeping the vector (so any subset can be scored)."""
+    return {**accuracy_record(int(hits.sum()), int(hits.numel())), "hits": encode_hits(hits)}
+
+
+def selected(row: dict[str, Any]) -> float:
+    """The accuracy choices are made on: the selection half's once a row is split (``holdout.split``)."""
+    return row["select_accuracy"] if "select_accuracy" in row else row["accuracy"]
+
+
 def within(rows: Sequence[dict[str, Any]], full_accuracy: float, tolerance_pp: float) -> list[dict[str, Any]]:
-    """Rows whose accuracy is at most ``tolerance_pp`` percentage points below ``full_accuracy``."""
+    """Rows whose (selection) accuracy is at most ``tolerance_pp`` percentage points below ``full_accuracy``."""
     if not (isinstance(tolerance_pp, (int, float)) and math.isfinite(tolerance_pp) and tolerance_pp >= 0):
         raise ValueError(f"tolerance_pp must be a finite number >= 0, got {tolerance_pp!r}")
-    return [r for r in rows if 100 * (full_accuracy - r["accuracy"]) <= tolerance_pp + 1e-12]
+    return [r for r in rows if 100 * (full_accuracy - selected(r)) <= tolerance_pp + 1e-12]
 
 
 def mcnemar_exact(a_correct: torch.Tensor, b_correct: torch.Tensor) -> tuple[int, int, float]:

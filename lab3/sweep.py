@@ -10,7 +10,7 @@ import copy
 import math
 import time
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -20,7 +20,7 @@ from lab3.cache import ResultCache, tensor_key
 from lab3.model import SimpleDNN, linear_layers, model_sha256
 from lab3.progress import bar
 from lab3.quantize import Scheme, check_bits, check_q, fake_quantize, quantize_tensor, weights_vector
-from lab3.stats import accuracy_record
+from lab3.stats import hits_record, selected
 
 Q_UNITS = ("max_abs", "absolute")
 
@@ -84,8 +84,7 @@ def lab_quantization_grid(model: SimpleDNN, images: torch.Tensor, labels: torch.
             for name, p in model.named_parameters():
                 if name.endswith("weight") or quantize_bias:
                     state[name] = quantize_tensor(p.detach(), entry["q"], bits)
-            correct = evaluate.count_correct(scratch.load(state), images, labels)
-            return accuracy_record(correct, labels.numel())
+            return hits_record(evaluate.hits(scratch.load(state), images, labels))
 
         parts = {"kind": "lab-quant", "model": digest, "q": entry["q"], "bits": bits, "bias": quantize_bias,
                  "data": tensor_key(images, labels)}
@@ -105,8 +104,7 @@ def scheme_accuracy(model: SimpleDNN, scheme: Scheme, images: torch.Tensor, labe
         state = {f"{name}.weight": fake_quantize(layer.weight.detach(), scheme.qparams(layer.weight.detach()))
                  for name, layer in linear_layers(model)}
         seconds = time.perf_counter() - start
-        correct = evaluate.count_correct(scratch.load(state), images, labels)
-        return {**accuracy_record(correct, labels.numel()), "quantize_seconds": seconds}
+        return {**hits_record(evaluate.hits(scratch.load(state), images, labels)), "quantize_seconds": seconds}
 
     parts = {"kind": "scheme", "model": model_sha256(model), "scheme": scheme.__dict__,
              "data": tensor_key(images, labels)}
@@ -117,10 +115,10 @@ def scheme_accuracy(model: SimpleDNN, scheme: Scheme, images: torch.Tensor, labe
 
 
 def best_by(rows: Sequence[dict[str, Any]], key: str) -> dict[Any, dict[str, Any]]:
-    """For each value of ``key``, the row with the most correct answers (ties: the first)."""
+    """For each value of ``key``, the row with the highest (selection) accuracy (ties: the first)."""
     best: dict[Any, dict[str, Any]] = {}
     for r in rows:
-        if r[key] not in best or r["correct"] > best[r[key]]["correct"]:
+        if r[key] not in best or selected(r) > selected(best[r[key]]):
             best[r[key]] = r
     return dict(sorted(best.items()))
 
@@ -137,18 +135,27 @@ COMPARISON = (
 )
 
 
-def gptq_packed(model: SimpleDNN, bits: int, calibration_images: int, seed: int, folder: Any,
+def gptq_packed(model: SimpleDNN, bits: int | Mapping[str, int], calibration_images: int, seed: int, folder: Any,
                 levels: str = "lab", cache: ResultCache | None = None) -> tuple[SimpleDNN, dict[str, Any]]:
     """GPTQ ``model`` to ``bits`` (per-channel MSE grid), store it as a packed file, return (reloaded model, info).
+
+    ``bits`` is one width or one per layer name (mixed precision); ``info["bytes"]`` is the file's size.
 
     The packed file doubles as the cache: an existing file for the same inputs is reloaded, not recomputed.
     A new file is checked on creation: its reloaded weights must equal the in-memory GPTQ weights exactly.
     """
     cache = cache or ResultCache(modules=("sweep",))
-    scheme = Scheme(bits=bits, method="mse", granularity="channel", levels=levels)  # type: ignore[arg-type]
+    if isinstance(bits, Mapping):
+        scheme: Scheme | dict[str, Scheme] = {name: Scheme(bits=b, method="mse", granularity="channel",
+                                                         levels=levels) for name, b in bits.items()}  # type: ignore[arg-type]
+        bits = dict(bits)
+        tag = "mixed-" + "-".join(str(b) for b in bits.values())
+    else:
+        scheme = Scheme(bits=bits, method="mse", granularity="channel", levels=levels)  # type: ignore[arg-type]
+        tag = f"{bits}bit"
     key = cache.key({"kind": "gptq", "model": model_sha256(model), "bits": bits, "levels": levels,
                      "calibration": calibration_images, "seed": seed})
-    path = Path(folder) / f"gptq-{bits}bit-{key[:12]}.safetensors"
+    path = Path(folder) / f"gptq-{tag}-{key[:12]}.safetensors"
     if cache.active and path.is_file():
         try:
             loaded, meta = pack.read_packed(path)
@@ -188,7 +195,7 @@ def quantizer_comparison(model: SimpleDNN, images: torch.Tensor, labels: torch.T
             rec = scheme_accuracy(model, scheme, images, labels, cache, scratch)
         elif spec == "gptq":
             gptq_models[bits] = gptq_packed(model, bits, calibration_images, seed, folder, cache=cache)
-            rec = {**accuracy_record(evaluate.count_correct(gptq_models[bits][0], images, labels), labels.numel()),
+            rec = {**hits_record(evaluate.hits(gptq_models[bits][0], images, labels)),
                    "quantize_seconds": gptq_models[bits][1]["seconds"]}
         else:
             scheme = Scheme(bits=bits, percentile=percentile, **spec)
@@ -208,7 +215,7 @@ def layer_sensitivity(model: SimpleDNN, scheme: Scheme, images: torch.Tensor, la
             w = layer.weight.detach()
             state = {n: p.detach() for n, p in model.named_parameters()}
             state[f"{name}.weight"] = fake_quantize(w, scheme.qparams(w))
-            return accuracy_record(evaluate.count_correct(scratch.load(state), images, labels), labels.numel())
+            return hits_record(evaluate.hits(scratch.load(state), images, labels))
 
         parts = {"kind": "sensitivity", "model": model_sha256(model), "scheme": scheme.__dict__, "layer": name,
                  "data": tensor_key(images, labels)}

@@ -120,3 +120,27 @@ def test_older_format_is_named(tmp_path):
     save_file({"x": np.zeros(3, np.float32)}, str(tmp_path / "old.safetensors"), metadata={"format": "lab3.packed/1"})
     with pytest.raises(ValueError, match="older lab3 format"):
         pack.load_packed(tmp_path / "old.safetensors")
+
+
+def test_mixed_precision_file_reloads_exactly_and_sizes_follow_the_bits(tmp_path):
+    from lab3 import gptq
+
+    m = tiny_model()
+    bits = {"fc1": 4, "fc2": 2, "fc3": 3, "fc4": 2}
+    schemes = {n: Scheme(bits=b, method="mse", granularity="channel", levels="lab") for n, b in bits.items()}
+    calib = torch.randn(64, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    quantized, codes = gptq.gptq_quantize(m, schemes, calib)
+    info = pack.save_packed(quantized, tmp_path / "mixed.safetensors", bits, codes=codes)
+    loaded, meta = pack.read_packed(tmp_path / "mixed.safetensors")
+    for name, value in quantized.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], value), name
+    assert info["layer_bits"] == bits and meta["bits"] == 4
+    for name, b in bits.items():  # each layer's codes take exactly its own width
+        w = getattr(m, name).weight
+        assert codes[name][1].bits == b and int(codes[name][0].max()) <= 2 ** (b - 1) - 1
+        assert info["bits_per_weight"] == 8 * info["bytes"] / sum(
+            getattr(m, n).weight.numel() for n in bits) and w.numel() > 0
+    with pytest.raises(ValueError, match="per-layer bits need the codes"):
+        pack.save_packed(m, tmp_path / "x.safetensors", bits)
+    with pytest.raises(ValueError, match="fc2 was quantized to 2 bits, not 3"):
+        pack.save_packed(quantized, tmp_path / "x.safetensors", {**bits, "fc2": 3}, codes=codes)

@@ -56,10 +56,10 @@ def test_unknown_and_missing_parameters():
         params.check("baseline", {})
 
 
-def test_parameter_values_are_shown_as_a_reader_writes_them():
+def test_parameter_values_are_shown_as_a_reader_reads_them():
     from lab3.report import parameter_text
     assert [parameter_text(v) for v in (None, True, [2, 4, 8], 0.5, "max_abs", 4096)] == \
-        ["none", "true", "[2, 4, 8]", "0.5", "max_abs", "4096"]
+        ["–", "yes", "2, 4, 8", "0.5", "max_abs", "4096"]
 
 
 @pytest.mark.parametrize("chapter", sorted(params.RULES))

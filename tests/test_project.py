@@ -8,7 +8,7 @@ from lab3 import params
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-CHAPTERS = ("baseline", "quantization", "pruning", "deployment", "reproducibility")
+CHAPTERS = ("baseline", "quantization", "pruning", "deployment", "conclusion", "reproducibility")
 
 
 def test_environment_yml_matches_pyproject():
