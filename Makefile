@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_pruning.py
 	$(PY) benchmarks/bench_deployment.py
 	$(PY) benchmarks/bench_numerics.py
+	$(PY) benchmarks/bench_frontier.py
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || \

@@ -59,16 +59,18 @@ def accuracy_vs_bits_and_q(grid: Sequence[dict[str, Any]], full_accuracy: float)
     for r in grid:
         by_q[r["q_label"]].append(r)
         by_bits[r["bits"]].append(r)
-    fig, axes = plt.subplots(1, 2, figsize=(WIDTH, 3.2))
-    for label, rows in sorted(by_q.items(), key=lambda kv: kv[1][0]["q"]):
+    fig, axes = plt.subplots(1, 2, figsize=(WIDTH, 3.6))
+    q_colors = plt.cm.viridis(np.linspace(0, 0.9, len(by_q)))
+    for color, (label, rows) in zip(q_colors, sorted(by_q.items(), key=lambda kv: kv[1][0]["q"])):
         rows = sorted(rows, key=lambda r: r["bits"])
         axes[0].errorbar([r["bits"] for r in rows], _pct([r["accuracy"] for r in rows]), yerr=_errorbars(rows),
-                         marker="o", ms=3, capsize=2, label=f"q = {rows[0]['q']:.3g} ({label})")
+                         marker="o", ms=3, capsize=2, color=color, label=f"q = {rows[0]['q']:.4g} ({label})")
     axes[0].set(title="Accuracy vs bits, one line per q", xlabel="bits l", ylabel="test accuracy (%)")
-    for bits, rows in sorted(by_bits.items()):
+    bit_colors = plt.cm.plasma(np.linspace(0, 0.85, len(by_bits)))
+    for color, (bits, rows) in zip(bit_colors, sorted(by_bits.items())):
         rows = sorted(rows, key=lambda r: r["q"])
         axes[1].errorbar([r["q"] for r in rows], _pct([r["accuracy"] for r in rows]), yerr=_errorbars(rows),
-                         marker="o", ms=3, capsize=2, label=f"l = {bits}")
+                         marker="s", ms=3, capsize=2, color=color, label=f"l = {bits}")
     axes[1].set(xlabel="half-range q (log scale)", ylabel="test accuracy (%)")
     axes[1].set_xscale("log")
     axes[1].xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%.3g"))
@@ -81,8 +83,8 @@ def accuracy_vs_bits_and_q(grid: Sequence[dict[str, Any]], full_accuracy: float)
     axes[1].set_ylim(100 * full_accuracy - 4, 100 * full_accuracy + 0.6)  # where the choice is made
     axes[1].set_title("Accuracy vs q (zoom: within 4 pp of full precision)")
     # legends below the panels, never over the data
-    axes[0].legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=1, frameon=False)
-    axes[1].legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=3, frameon=False)
+    axes[0].legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=1, frameon=False)
+    axes[1].legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.42), ncol=3, frameon=False)
     return fig
 
 
@@ -293,7 +295,7 @@ def pipeline_heatmap(points: Sequence[dict[str, Any]], full_accuracy: float, ful
         text[i][j] = f"{100 * p['accuracy']:.2f}%\n{size}"
     fig, ax = plt.subplots(figsize=(WIDTH, 0.5 * len(rows) + 1.2))
     lo = 100 * full_accuracy - 3
-    im = ax.imshow(np.clip(acc, lo, None), cmap="RdYlGn", vmin=lo, vmax=100 * full_accuracy, aspect="auto")
+    im = ax.imshow(np.clip(acc, lo, None), cmap="RdYlGn", vmin=lo, vmax=100 * full_accuracy, aspect="auto", alpha=0.6)
     fig.colorbar(im, ax=ax, label="accuracy (%), clipped 3 pp below the full model")
     for i in range(len(rows)):
         for j in range(len(cols)):
@@ -338,6 +340,7 @@ def accuracy_vs_bits_per_weight(uniform: Sequence[dict[str, Any]], mixed_rows: S
             ax.annotate(r["tag"], (r["bpw"], 100 * r["accuracy"]), textcoords="offset points", xytext=(6, -10), fontsize=7)
     ax.axhline(100 * full_accuracy, color="k", lw=0.8, ls=":", label="full precision")
     ax.axhline(100 * full_accuracy - 1, color="grey", lw=0.8, ls="--", label="full precision − 1 pp")
+    ax.margins(x=0.08)
     ax.set(xlabel="bits per weight of the packed file (scales, biases and header included)",
            ylabel="test accuracy (%, reporting half)", title="Accuracy against stored bits per weight")
     ax.legend(fontsize=7, loc="lower right")
