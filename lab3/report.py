@@ -107,7 +107,7 @@ def pct(x: float, digits: int = 2) -> str:
 
 def pp(x: float, digits: int = 2) -> str:
     """A difference of fractions in signed percentage points: -0.0041 -> '−0.41 pp'."""
-    return f"{100 * x:+.{digits}f} pp".replace("-", "−")
+    return f"{100 * x:+.{digits}f}{NBSP}pp".replace("-", "−")
 
 
 def acc_ci(row: dict[str, Any]) -> str:
