@@ -27,7 +27,8 @@ def layer_io(model: nn.Module, x: torch.Tensor) -> list[tuple[torch.Tensor, torc
 
     The input of fc1 is the flattened image; the input of each later layer is ReLU of the previous output.
     """
-    h = x.reshape(x.shape[0], -1)
+    features = getattr(model, "features", None)  # a model that reads only some pixels says which
+    h = features(x) if features else x.reshape(x.shape[0], -1)
     out = []
     layers = linear_layers(model)
     for i, (_, layer) in enumerate(layers):

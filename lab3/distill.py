@@ -4,6 +4,10 @@ The teacher's logits on the 60,000 training images are computed once (one forwar
 model, about 17 s here) and reused, so fine-tuning a small pruned student costs only the student's own
 steps. The number of steps is fixed by ``epochs`` (not by a wall-clock budget), so the result is the
 same on every run and machine; the measured seconds are reported against the stated budget.
+
+``weights`` (layer name -> a parametrization of its weight) changes what the forward pass sees during
+fine-tuning; with ``quantize.RoundThrough`` it is quantization-aware (the weights as the packed file will
+store them forward, the gradients passed through the rounding unchanged).
 """
 from __future__ import annotations
 
@@ -11,9 +15,11 @@ import copy
 import math
 import time
 from dataclasses import dataclass
+from typing import Mapping
 
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 
 from lab3 import data
 from lab3.evaluate import predict
@@ -49,12 +55,21 @@ def teacher_logits(teacher: nn.Module, images: torch.Tensor, batch_size: int = 2
 
 
 def distill(student: nn.Module, images: torch.Tensor, labels: torch.Tensor, targets: torch.Tensor,
-            config: DistillConfig = DistillConfig()) -> tuple[nn.Module, float]:
-    """Fine-tune a copy of ``student`` on (images, labels) towards teacher logits ``targets``; (model, seconds)."""
+            config: DistillConfig = DistillConfig(),
+            weights: Mapping[str, nn.Module] | None = None) -> tuple[nn.Module, float]:
+    """Fine-tune a copy of ``student`` on (images, labels) towards teacher logits ``targets``; (model, seconds).
+
+    ``weights``: layer name -> parametrization of that layer's weight during fine-tuning (e.g.
+    ``quantize.RoundThrough``); it is removed afterwards and the plain float weights are returned."""
     config.validate()
     if not (images.shape[0] == labels.shape[0] == targets.shape[0]):
         raise ValueError("images, labels and teacher targets must have the same length")
     model = copy.deepcopy(student).train()
+    for name, transform in (weights or {}).items():
+        layer = getattr(model, name, None)
+        if not isinstance(layer, nn.Linear):
+            raise ValueError(f"weights names {name!r}, which is not a Linear layer of the student")
+        parametrize.register_parametrization(layer, "weight", transform)
     gen = torch.Generator().manual_seed(config.seed)
     n = images.shape[0]
     steps = config.epochs * math.ceil(n / config.batch_size)
@@ -76,7 +91,10 @@ def distill(student: nn.Module, images: torch.Tensor, labels: torch.Tensor, targ
             loss.backward()
             opt.step()
             sched.step()
-    return model.eval(), time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    for name in weights or {}:
+        parametrize.remove_parametrizations(getattr(model, name), "weight", leave_parametrized=False)
+    return model.eval(), seconds
 
 
 def training_set() -> tuple[torch.Tensor, torch.Tensor]:

@@ -83,7 +83,8 @@ def gptq_quantize(model: nn.Module, scheme: Scheme | Mapping[str, Scheme], calib
     if any(s.granularity != "channel" and s.method == "fixed" for s in schemes.values()):
         raise ValueError("GPTQ here uses a grid chosen from the weights; use a non-fixed scheme")
     codes: dict[str, tuple[torch.Tensor, QParams]] = {}
-    inputs = calibration.reshape(calibration.shape[0], -1)
+    features = getattr(out, "features", None)  # a model that reads only some pixels says which
+    inputs = features(calibration) if features else calibration.reshape(calibration.shape[0], -1)
     for index, (name, layer) in enumerate(layers):
         qp = schemes[name].qparams(layer.weight)
         c = gptq_layer(layer.weight, hessian(inputs), qp, block, damp, act_order)

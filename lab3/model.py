@@ -29,16 +29,23 @@ FORMAT = "lab3.checkpoint/1"
 
 
 class SimpleDNN(nn.Module):
-    """The lab's MLP: fc1..fc4 with ReLU between layers (784-1568-3136-6272-10 by default)."""
+    """The lab's MLP: fc1..fc4 with ReLU between layers (784-1568-3136-6272-10 by default).
+
+    ``inputs`` (optional) lists the pixels fc1 reads, in increasing order: a model that drops pixels which carry
+    no information still takes whole 28×28 images, and the list travels with its weights (a buffer)."""
 
     def __init__(self, hidden: Sequence[int] = LAB_HIDDEN, in_features: int = IN_FEATURES,
-                 num_classes: int = NUM_CLASSES) -> None:
+                 num_classes: int = NUM_CLASSES, inputs: Sequence[int] | torch.Tensor | None = None) -> None:
         super().__init__()
+        if inputs is not None:
+            inputs = check_inputs(inputs)
+            in_features = int(inputs.numel())
         sizes = [in_features, *hidden, num_classes]
         if len(hidden) != 3:
             raise ValueError(f"hidden must list 3 layer widths (fc1..fc3 outputs), got {list(hidden)}")
         if any(not isinstance(s, int) or isinstance(s, bool) or s < 1 for s in sizes):
             raise ValueError(f"layer sizes must be positive integers, got {sizes}")
+        self.register_buffer("inputs", inputs)  # None: every pixel (and no entry in the state_dict)
         self.fc1 = nn.Linear(sizes[0], sizes[1])
         self.fc2 = nn.Linear(sizes[1], sizes[2])
         self.fc3 = nn.Linear(sizes[2], sizes[3])
@@ -46,17 +53,34 @@ class SimpleDNN(nn.Module):
 
     @property
     def sizes(self) -> list[int]:
-        """[in, h1, h2, h3, classes]: the widths that rebuild this architecture."""
+        """[in, h1, h2, h3, classes]: the widths that rebuild this architecture (with ``inputs``, if any)."""
         return [self.fc1.in_features, self.fc1.out_features, self.fc2.out_features,
                 self.fc3.out_features, self.fc4.out_features]
 
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """What fc1 reads: the flattened images, restricted to ``inputs`` when the model has them."""
+        x = x.reshape(x.shape[0], -1)
+        return x if self.inputs is None else x.index_select(1, self.inputs)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits for a batch of images (N, 1, 28, 28) or flat vectors (N, 784)."""
-        x = x.reshape(x.shape[0], -1)
+        x = self.features(x)
         x = torch.relu_(self.fc1(x))  # in place: same values and gradients, one activation buffer less per layer
         x = torch.relu_(self.fc2(x))
         x = torch.relu_(self.fc3(x))
         return self.fc4(x)
+
+
+def check_inputs(inputs: Sequence[int] | torch.Tensor) -> torch.Tensor:
+    """Pixel indices as an int64 vector; ``ValueError`` unless strictly increasing within 0..783."""
+    idx = torch.as_tensor(inputs).reshape(-1)
+    if idx.is_floating_point() or idx.dtype == torch.bool:
+        raise ValueError(f"inputs must be integer pixel indices, got dtype {idx.dtype}")
+    idx = idx.to(torch.int64)
+    if idx.numel() == 0 or int(idx.min()) < 0 or int(idx.max()) >= IN_FEATURES or \
+            (idx.numel() > 1 and not bool((idx[1:] > idx[:-1]).all())):
+        raise ValueError(f"inputs must be strictly increasing pixel indices in 0..{IN_FEATURES - 1}")
+    return idx
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -99,11 +123,18 @@ def model_sha256(model: nn.Module) -> str:
 def from_state_dict(state: Mapping[str, torch.Tensor], source: str = "state_dict") -> SimpleDNN:
     """Build a SimpleDNN whose sizes are read from ``state``; ``ValueError`` if it is not one."""
     expected = {f"{layer}.{kind}" for layer in LAYERS for kind in ("weight", "bias")}
-    keys = set(state)
+    keys = set(state) - {"inputs"}
     if keys != expected:
         missing, extra = sorted(expected - keys), sorted(keys - expected)
         raise ValueError(f"{source}: not a SimpleDNN state (missing {missing}, unexpected {extra})")
-    for key, t in state.items():
+    inputs = None
+    if "inputs" in state:
+        try:
+            inputs = check_inputs(state["inputs"])
+        except ValueError as exc:
+            raise ValueError(f"{source}: {exc}") from None
+    for key in expected:
+        t = state[key]
         if not isinstance(t, torch.Tensor) or not t.is_floating_point():
             raise ValueError(f"{source}: {key} is not a floating-point tensor")
         if not torch.isfinite(t).all():
@@ -118,11 +149,15 @@ def from_state_dict(state: Mapping[str, torch.Tensor], source: str = "state_dict
         if i and shapes[i][1] != shapes[i - 1][0]:
             raise ValueError(f"{source}: {layer} takes {shapes[i][1]} inputs but {LAYERS[i - 1]} "
                              f"gives {shapes[i - 1][0]}")
-    if shapes[0][1] != IN_FEATURES or shapes[-1][0] != NUM_CLASSES:
-        raise ValueError(f"{source}: expected {IN_FEATURES} inputs and {NUM_CLASSES} outputs, "
+    n_in = IN_FEATURES if inputs is None else int(inputs.numel())
+    if shapes[0][1] != n_in or shapes[-1][0] != NUM_CLASSES:
+        raise ValueError(f"{source}: expected {n_in} inputs and {NUM_CLASSES} outputs, "
                          f"got {shapes[0][1]} and {shapes[-1][0]}")
-    model = SimpleDNN(hidden=[s[0] for s in shapes[:3]])
-    model.load_state_dict({k: v.detach().to(torch.float32) for k, v in state.items()})
+    model = SimpleDNN(hidden=[s[0] for s in shapes[:3]], inputs=inputs)
+    clean = {k: state[k].detach().to(torch.float32) for k in expected}
+    if inputs is not None:
+        clean["inputs"] = inputs
+    model.load_state_dict(clean)
     return model.eval()
 
 

@@ -1,7 +1,8 @@
 """Real low-bit storage: integer weight codes bit-packed into a safetensors file.
 
 A packed file holds, per Linear layer, the weight codes as ``bits``-bit unsigned integers packed
-little-endian into bytes (optionally lzma-compressed on top), the float32 scale(s) and the float32 bias.
+little-endian into bytes (optionally lzma-compressed on top), the scale(s) and the bias (float32, or float16
+for the smallest files: ``side="float16"``), and, for a model that reads only some pixels, their 784-bit mask.
 Its metadata, one JSON document with sorted keys under the key ``lab3``, has what rebuilds the model,
 even a pruned one with smaller layers, and the sha256 of the rebuilt weights. (One key, because
 safetensors writes a metadata dict in a per-process random order; with one key the same model gives
@@ -21,12 +22,15 @@ import torch
 from torch import nn
 
 from lab3 import fileio
-from lab3.model import SimpleDNN, from_state_dict, linear_layers, state_sha256
+from lab3.model import IN_FEATURES, SimpleDNN, from_state_dict, linear_layers, state_sha256
 from lab3.quantize import QParams, Scheme, check_bits, dequantize_codes, weight_codes
 
 FORMAT = "lab3.packed/2"
 META_KEY = "lab3"
 CODECS = ("none", "lzma")
+
+
+SIDE_DTYPES = {"float32": torch.float32, "float16": torch.float16}
 
 
 def pack_bits(values: np.ndarray, bits: int) -> np.ndarray:
@@ -63,12 +67,14 @@ def _layer_blob(codes: torch.Tensor, qp: QParams, codec: str) -> np.ndarray:
 
 def save_packed(model: nn.Module, path: str | os.PathLike, bits: int | Mapping[str, int] = 8,
                 scheme: Scheme | None = None, codes: Mapping[str, tuple[torch.Tensor, QParams]] | None = None,
-                compress: str = "none", metadata: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                compress: str = "none", metadata: Mapping[str, Any] | None = None,
+                side: str = "float32") -> dict[str, Any]:
     """Write ``model``'s weights as ``bits``-bit codes + scales to a safetensors file; return its summary.
 
     ``bits`` is one width for every layer or one per layer name (mixed precision, with ``codes``). The codes
     come from ``codes`` (e.g. from GPTQ) or else from ``scheme`` (default: per-channel MSE clipping,
-    symmetric levels). Biases are stored as float32.
+    symmetric levels). Scales and biases are stored as ``side`` ("float32" or "float16"); the weights the
+    file rebuilds (and its sha256) use the stored values.
     """
     from safetensors.numpy import save_file
 
@@ -82,6 +88,13 @@ def save_packed(model: nn.Module, path: str | os.PathLike, bits: int | Mapping[s
     bits = bits if not isinstance(bits, Mapping) else max(layer_bits.values())
     if compress not in CODECS:
         raise ValueError(f"compress must be one of {CODECS}, got {compress!r}")
+    if side not in SIDE_DTYPES:
+        raise ValueError(f"side must be one of {tuple(SIDE_DTYPES)}, got {side!r}")
+    stored = SIDE_DTYPES[side]
+
+    def kept(t: torch.Tensor) -> torch.Tensor:  # the float32 value a reader gets back
+        return t.detach().to(stored).to(torch.float32)
+
     if codes is None:
         scheme = scheme or Scheme(bits=bits, method="mse", granularity="channel")
         if scheme.bits != bits:
@@ -103,12 +116,17 @@ def save_packed(model: nn.Module, path: str | os.PathLike, bits: int | Mapping[s
         if int(c.min()) < qp.qmin or int(c.max()) > qp.qmax:
             raise ValueError(f"codes for {name} fall outside [{qp.qmin}, {qp.qmax}]")
         tensors[f"{name}.codes"] = _layer_blob(c, qp, compress)
-        tensors[f"{name}.scale"] = qp.scale.detach().to(torch.float32).reshape(-1).numpy()
-        tensors[f"{name}.bias"] = layer.bias.detach().to(torch.float32).numpy()
+        tensors[f"{name}.scale"] = qp.scale.detach().to(stored).reshape(-1).numpy()
+        tensors[f"{name}.bias"] = layer.bias.detach().to(stored).numpy()
         layers.append({"name": name, "shape": list(c.shape), "qmin": qp.qmin, "qmax": qp.qmax,
                        "per_channel": qp.per_channel, "bits": qp.bits})
-        state[f"{name}.weight"] = dequantize_codes(c, qp)
-        state[f"{name}.bias"] = layer.bias.detach().to(torch.float32)
+        state[f"{name}.weight"] = dequantize_codes(c, QParams(kept(qp.scale), qp.qmin, qp.qmax, qp.bits))
+        state[f"{name}.bias"] = kept(layer.bias)
+    if model.inputs is not None:  # the pixels fc1 reads, as a 784-bit mask (98 bytes)
+        mask = np.zeros(IN_FEATURES, dtype=bool)
+        mask[model.inputs.numpy()] = True
+        tensors["inputs.mask"] = np.packbits(mask)
+        state["inputs"] = model.inputs.clone()
     meta = {"format": FORMAT, "bits": bits, "codec": compress, "sizes": list(model.sizes), "layers": layers,
             "sha256": state_sha256(state),
             "scheme": scheme.__dict__ if scheme is not None else {"method": "external"},
@@ -165,11 +183,19 @@ def read_packed(path: str | os.PathLike) -> tuple[SimpleDNN, dict[str, Any]]:
             layer_bits = check_bits(int(spec.get("bits", bits)), 2, 8)  # files before mixed precision: one width
             codes = torch.from_numpy(unpack_bits(blob, layer_bits, count).astype(np.int32)).reshape(shape)
             codes = codes + int(spec["qmin"])
+            if arrays[f"{name}.scale"].dtype not in (np.float32, np.float16) or \
+                    arrays[f"{name}.bias"].dtype not in (np.float32, np.float16):
+                raise ValueError(f"{name}: scale and bias must be float32 or float16")
             scale = torch.from_numpy(arrays[f"{name}.scale"].astype(np.float32, copy=True))
             scale = scale.reshape(shape[0], 1) if spec["per_channel"] else scale.reshape(())
             qp = QParams(scale, int(spec["qmin"]), int(spec["qmax"]), layer_bits)
             state[f"{name}.weight"] = dequantize_codes(codes, qp)
             state[f"{name}.bias"] = torch.from_numpy(arrays[f"{name}.bias"].astype(np.float32, copy=True))
+        if "inputs.mask" in arrays:
+            mask = arrays["inputs.mask"]
+            if mask.dtype != np.uint8 or mask.size * 8 < IN_FEATURES:
+                raise ValueError(f"inputs.mask must hold {IN_FEATURES} bits as uint8")
+            state["inputs"] = torch.from_numpy(np.nonzero(np.unpackbits(mask)[:IN_FEATURES])[0].astype(np.int64))
     except (KeyError, ValueError, TypeError, lzma.LZMAError, RuntimeError, json.JSONDecodeError) as exc:
         raise _bad(path, str(exc)[:200]) from None
     if state_sha256(state) != meta.get("sha256"):

@@ -79,6 +79,10 @@ TOLERANCE = number(0)
 IMAGES = number(1, 60000, whole=True)
 SECONDS = number(0, lo_open=True)
 EPOCHS = number(0, 1000, whole=True)
+LAYER_BITS = ("a list of 4 bit widths in 2..8 (fc1..fc4)",
+              lambda v: isinstance(v, list) and len(v) == 4 and all(BITS[1](b) for b in v))
+EPOCH_PAIR = ("a list of 2 whole numbers >= 1 (distillation epochs, quantization-aware epochs)",
+              lambda v: isinstance(v, list) and len(v) == 2 and all(_number(e, True) and 1 <= e <= 1000 for e in v))
 
 RULES: dict[str, dict[str, tuple[str, Callable[[Any], bool]]]] = {
     "baseline": {"model_path": MODEL_PATH, "course_accuracy": number(0, 1)},
@@ -100,6 +104,8 @@ RULES: dict[str, dict[str, tuple[str, Callable[[Any], bool]]]] = {
         "model_path": MODEL_PATH, "ratios": list_of(RATIO), "bits": list_of(BITS),
         "finetune_ratios": list_of(RATIO, nonempty=False), "finetune_epochs": EPOCHS,
         "calibration_images": IMAGES, "seed": SEED, "tolerance_pp": TOLERANCE, "min_run_time": SECONDS,
+        "frontier_ratios": list_of(RATIO, nonempty=False), "frontier_bits": list_of(LAYER_BITS),
+        "frontier_pixel_threshold": RATIO, "frontier_epochs": EPOCH_PAIR,
     },
     "conclusion": {},
     "reproducibility": {"model_path": MODEL_PATH},

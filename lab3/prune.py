@@ -141,3 +141,31 @@ def _assemble(w: list[torch.Tensor], b: list[torch.Tensor]) -> SimpleDNN:
             layer.weight.copy_(wi)
             layer.bias.copy_(bi)
     return model.eval()
+
+
+def pixel_frequency(images: torch.Tensor) -> torch.Tensor:
+    """Per pixel: the share of ``images`` (raw uint8, N×28×28) in which it is not 0."""
+    if images.dtype != torch.uint8:
+        raise TypeError(f"images must be raw uint8 pixels, got {images.dtype}")
+    return (images.reshape(images.shape[0], -1) > 0).double().mean(0)
+
+
+def drop_inputs(model: SimpleDNN, keep: torch.Tensor, background: torch.Tensor) -> SimpleDNN:
+    """A new model whose fc1 reads only pixels ``keep`` (a boolean mask over the 784 pixels).
+
+    Each dropped pixel is taken to sit at its ``background`` value (the normalized value of an empty pixel),
+    whose contribution is folded into fc1's bias: exact whenever a dropped pixel is empty."""
+    if model.inputs is not None:
+        raise ValueError("the model already reads a subset of pixels")
+    keep = torch.as_tensor(keep, dtype=torch.bool).reshape(-1)
+    if keep.numel() != model.fc1.in_features or not bool(keep.any()):
+        raise ValueError(f"keep must be a mask over {model.fc1.in_features} pixels with at least one kept")
+    w1 = model.fc1.weight.detach()
+    out = SimpleDNN(hidden=model.sizes[1:4], num_classes=model.sizes[4], inputs=torch.nonzero(keep).reshape(-1))
+    with torch.no_grad():
+        out.fc1.weight.copy_(w1[:, keep])
+        out.fc1.bias.copy_(model.fc1.bias.detach() + w1[:, ~keep] @ background.reshape(-1)[~keep].to(w1.dtype))
+        for name in ("fc2", "fc3", "fc4"):
+            getattr(out, name).weight.copy_(getattr(model, name).weight.detach())
+            getattr(out, name).bias.copy_(getattr(model, name).bias.detach())
+    return out.eval()

@@ -222,6 +222,19 @@ def fake_quantize(w: torch.Tensor, qp: QParams) -> torch.Tensor:
     return dequantize_codes(quantize_codes(w, qp), qp)
 
 
+class RoundThrough(nn.Module):
+    """A weight parametrization for quantization-aware training: forward, the weights on the grid ``scheme``
+    picks for them (``fake_quantize``); backward, the identity (the straight-through estimator)."""
+
+    def __init__(self, scheme: Scheme) -> None:
+        super().__init__()
+        self.scheme = scheme
+
+    def forward(self, w: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        wq = fake_quantize(w.detach(), self.scheme.qparams(w.detach()))
+        return w + (wq - w).detach()
+
+
 @dataclass(frozen=True, kw_only=True)
 class Scheme:
     """How to quantize a model's weights: bit width, range method, granularity and levels."""
