@@ -1,6 +1,8 @@
 """The report's figures. Each function takes results (lists of dicts or tensors) and returns a Figure."""
 from __future__ import annotations
 
+import textwrap
+
 from collections import defaultdict
 from typing import Any, Sequence
 
@@ -256,17 +258,17 @@ def pareto(points: Sequence[dict[str, Any]], x_key: str, x_label: str, front: Se
     for ax in axes:
         for i, (group, ps) in enumerate(groups.items()):
             ax.scatter([p[x_key] for p in ps], _pct([p["accuracy"] for p in ps]), s=16,
-                       marker="os^vD<>ph"[i % 9], label=group, alpha=0.8)
+                       marker="os^vD<>ph"[i % 9], label=group, alpha=0.8, zorder=3)
         ax.plot([p[x_key] for p in f], _pct([p["accuracy"] for p in f]), color="k", lw=1, drawstyle="steps-post",
                 label="Pareto front")
         for ref in references:
-            ax.scatter([ref[x_key]], [100 * ref["accuracy"]], marker="*", s=90, color="crimson", zorder=5,
-                       label=ref["label"])
+            ax.scatter([ref[x_key]], [100 * ref["accuracy"]], marker="*", s=90, color="crimson", zorder=2,
+                       alpha=0.6, label=ref["label"])  # under the points: ours may sit right on it
         if chosen is not None:
             ax.scatter([chosen[x_key]], [100 * chosen["accuracy"]], s=110, facecolors="none", edgecolors="crimson",
                        linewidths=1.5, zorder=6, label="recommended model")
         if full_accuracy is not None:
-            ax.axhline(100 * full_accuracy, color="k", lw=0.8, ls=":")
+            ax.axhline(100 * full_accuracy, color="k", lw=0.8, ls=":", label="full model")
             ax.axhline(100 * full_accuracy - tolerance_pp, color="grey", lw=0.8, ls="--",
                        label=f"full model − {tolerance_pp:g} pp")
         ax.set(xscale="log", xlabel=x_label)
@@ -317,7 +319,7 @@ def answers(rows: Sequence[dict[str, Any]], reference: dict[str, Any] | None = N
         a = r["acc"]
         y = 100 * a["accuracy"]
         ax.errorbar([r["bytes"]], [y], yerr=[[y - 100 * a["ci_low"]], [100 * a["ci_high"] - y]], marker="os^vDph"[i % 7],
-                    ms=6, capsize=3, label=r["model"])
+                    ms=6, capsize=3, label=textwrap.fill(r["model"], 48))  # long names wrap instead of squeezing the axes
     if reference:
         ax.scatter([reference["bytes"]], [100 * reference["accuracy"]], marker="*", s=120, color="crimson", zorder=5,
                    label=reference["label"])

@@ -78,11 +78,13 @@ def captioned(markdown_table: str, caption: str, name: str = "") -> str:
 
 
 def parameter_text(value: Any) -> str:
-    """A parameter value as a reader reads it: 2, 3, 4 / yes / no / – (unset) / max_abs."""
+    """A parameter value as a reader reads it: 2, 3, 4 / yes / no / – (unset) / max_abs / 4/4/2/4; 3/4/2/4."""
     if value is None:
         return "–"
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, (list, tuple)) for v in value):
+        return "; ".join("/".join(parameter_text(x) for x in v) for v in value)  # e.g. bit widths per layer
     if isinstance(value, (list, tuple)):
         return ", ".join(parameter_text(v) for v in value)
     return f"{value:g}" if isinstance(value, float) else str(value)

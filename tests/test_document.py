@@ -50,6 +50,12 @@ def test_no_python_reprs_or_project_labels_in_the_book():
                 assert not BARE & set(cells), (chapter, line)
 
 
+def test_no_warnings_or_errors_are_shown_in_the_book():
+    for chapter, cell, out in shown_outputs():
+        assert not (out.get("output_type") == "stream" and out.get("name") == "stderr"), (chapter, out.get("text", "")[:200])
+        assert out.get("output_type") != "error", (chapter, out.get("ename"))
+
+
 def test_every_figure_has_a_caption_and_a_name():
     names = []
     for chapter, cell, out in shown_outputs():

@@ -60,6 +60,7 @@ def test_parameter_values_are_shown_as_a_reader_reads_them():
     from lab3.report import parameter_text
     assert [parameter_text(v) for v in (None, True, [2, 4, 8], 0.5, "max_abs", 4096)] == \
         ["–", "yes", "2, 4, 8", "0.5", "max_abs", "4096"]
+    assert parameter_text([[4, 4, 2, 4], [3, 4, 2, 4]]) == "4/4/2/4; 3/4/2/4"  # a width per layer, per recipe
 
 
 @pytest.mark.parametrize("chapter", sorted(params.RULES))
