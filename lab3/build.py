@@ -80,13 +80,27 @@ class Stages:
         self.records.append({"stage": name, "seconds": round(seconds, 1), "status": status})
 
 
+def read_yaml(path: Path) -> Any:
+    """A YAML file's contents; ``ValueError`` in one line (file, line, column, what is wrong) when it is not YAML."""
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8 YAML") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
+        raise ValueError(f"{path}{where}: not valid YAML ({problem}); write one `name: value` per line, "
+                         f"lists as [2, 4, 8]") from None
+
+
 def chapter_parameters(chapter: str, override: Path | None) -> dict[str, Any]:
     """The chapter's defaults (its notebook's parameters cell), updated with a user's YAML file if given."""
     params = params_mod.defaults(chapter)
     if override is not None:
         if not override.is_file():
             raise FileNotFoundError(f"{override}: parameter file for chapter {chapter!r} does not exist")
-        extra = yaml.safe_load(override.read_text()) or {}
+        extra = read_yaml(override)
         if not isinstance(extra, dict):
             raise ValueError(f"{override}: expected a YAML mapping of parameter names to values")
         unknown = sorted(set(extra) - set(params))
@@ -297,25 +311,6 @@ def build_book(builder: str, stamp: Path, product: Path, force: bool, config: Pa
     return "built"
 
 
-def ensure_mathjax() -> str:
-    """Copy MathJax (from the PyPI package jupyter-server-mathjax) into book/_extra: math renders offline."""
-    import importlib.util
-
-    target = BOOK / "_extra" / "mathjax"
-    if (target / "MathJax.js").is_file():
-        return "present"
-    spec = importlib.util.find_spec("jupyter_server_mathjax")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("MathJax for the offline HTML book is missing: "
-                           "`pip install --no-deps jupyter-server-mathjax==0.2.6` (make installs it)")
-    source = Path(list(spec.submodule_search_locations)[0]) / "static"
-    tmp = target.with_name(".mathjax.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(source, tmp)
-    tmp.rename(target)
-    return f"copied to {target.relative_to(ROOT)}"
-
-
 def tex_missing() -> list[str]:
     """What of the TeX toolchain is missing (xelatex, latexmk, the FreeSerif font)."""
     missing = [tool for tool in ("xelatex", "latexmk", "pdftoppm") if shutil.which(tool) is None]
@@ -416,6 +411,7 @@ def main(argv: list[str] | None = None) -> int:
         paths.use_model(args.model)
         overrides = parse_params(args.params)
         title = title_page(args.author, args.student_id, args.course, args.date)  # checked before hours of work
+        chosen = {c: params_mod.check(c, chapter_parameters(c, overrides.get(c))) for c in CHAPTERS}  # likewise
         env_seconds = install_seconds()
         if env_seconds is not None:
             stages.add("environment", env_seconds, "installed into .venv")
@@ -425,11 +421,9 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if not args.no_pdf:
             stages.run("TeX toolchain", check_tex)
-        chosen = {c: params_mod.check(c, chapter_parameters(c, overrides.get(c))) for c in CHAPTERS}
         for chapter in CHAPTERS:
             params = chosen[chapter]
             stages.run(f"chapter: {chapter}", lambda c=chapter, p=params: run_chapter(c, p, model_sha, args.force))
-        stages.run("MathJax (offline)", ensure_mathjax)
         config = book_config(title)
         stages.run("HTML book", lambda: build_book("html", BOOK / "_build" / ".lab3-html", HTML_INDEX, args.force,
                                                    config))

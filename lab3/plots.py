@@ -7,6 +7,7 @@ from collections import defaultdict
 from typing import Any, Sequence
 
 import matplotlib
+import matplotlib.lines
 import matplotlib.ticker
 
 import matplotlib.pyplot as plt
@@ -346,4 +347,48 @@ def accuracy_vs_bits_per_weight(uniform: Sequence[dict[str, Any]], mixed_rows: S
     ax.set(xlabel="bits per weight of the packed file (scales, biases and header included)",
            ylabel="test accuracy (%, reporting half)", title="Accuracy against stored bits per weight")
     ax.legend(fontsize=7, loc="lower right")
+    return fig
+
+
+def course_quantization(table: Sequence[dict[str, Any]]) -> Figure:
+    """The lab's two quantization plots with the course's published points overlaid (whole test set)."""
+    qs = sorted({r["q"] for r in table})
+    bits = sorted({r["bits"] for r in table})
+    fig, axes = plt.subplots(1, 2, figsize=(WIDTH, 3.4))
+    for color, q in zip(plt.cm.viridis(np.linspace(0, 0.9, len(qs))), qs):
+        rows = sorted((r for r in table if r["q"] == q), key=lambda r: r["bits"])
+        axes[0].plot([r["bits"] for r in rows], [r["ours"] for r in rows], marker="o", ms=3, color=color,
+                     label=f"q = {q:g}")
+        axes[0].plot([r["bits"] for r in rows], [r["seed"] for r in rows], ls="--", marker="o", ms=4,
+                     mfc="none", color=color, lw=0.9)
+    for color, b in zip(plt.cm.plasma(np.linspace(0, 0.85, len(bits))), bits):
+        rows = sorted((r for r in table if r["bits"] == b), key=lambda r: r["q"])
+        axes[1].plot([r["q"] for r in rows], [r["ours"] for r in rows], marker="s", ms=3, color=color, label=f"l = {b}")
+        axes[1].plot([r["q"] for r in rows], [r["seed"] for r in rows], ls="--", marker="s", ms=4, mfc="none",
+                     color=color, lw=0.9)
+    axes[0].set(title="Accuracy vs bits, one line per q", xlabel="bits l", ylabel="test accuracy (%)",
+                xticks=bits, ylim=(0, 100))
+    axes[1].set(title="Accuracy vs q, one line per l", xlabel="half-range q", ylabel="test accuracy (%)",
+                xticks=qs, ylim=(0, 100))
+    style = [matplotlib.lines.Line2D([], [], color="0.3", marker="o", ms=3, label="this run"),
+             matplotlib.lines.Line2D([], [], color="0.3", ls="--", marker="o", mfc="none", ms=4,
+                                     label="course (seed)")]
+    for ax, ncol in ((axes[0], 4), (axes[1], 3)):
+        handles, labels = ax.get_legend_handles_labels()
+        ax.legend(handles=style + handles, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=ncol,
+                  frameon=False)
+    return fig
+
+
+def course_pruning(table: Sequence[dict[str, Any]]) -> Figure:
+    """The lab's accuracy-vs-ratio and accuracy-vs-parameters plots with the course's points overlaid."""
+    rows = sorted(table, key=lambda r: r["ratio"])
+    fig, axes = plt.subplots(1, 2, figsize=(WIDTH, 2.9))
+    for ax, key, label in ((axes[0], "ratio", "pruning ratio"), (axes[1], "parameters", "parameters")):
+        ax.plot([r[key] for r in rows], [r["ours"] for r in rows], marker="o", ms=3, label="this run")
+        ax.plot([r[key] for r in rows], [r["seed"] for r in rows], ls="--", marker="o", mfc="none", ms=4,
+                color="k", lw=0.9, label="course (seed)")
+        ax.set(xlabel=label, ylabel="test accuracy (%)", title=f"Accuracy vs {label}")
+    axes[1].set_xscale("log")
+    axes[0].legend(fontsize=7, loc="lower left")
     return fig

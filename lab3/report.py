@@ -17,6 +17,22 @@ NBSP = "\u00a0"  # keeps a number with its unit, and an interval in one piece, w
 
 
 
+def checkpoint(model_path: str | os.PathLike | None = None) -> Path:
+    """The checkpoint a chapter reports on: ``model_path``, else ``LAB3_MODEL``, else the trained model.
+
+    A notebook opened on its own (Jupyter, Colab) trains the default model on first use, as ``make`` does
+    (about 10 minutes on 2 cores); a later run, or ``make``'s, reuses it."""
+    if model_path is not None:
+        return Path(model_path)
+    path = paths.model_path()
+    if path == paths.full_model_path():
+        from lab3 import train
+
+        if train.matching_checkpoint(path, train.RECIPE) is None:  # silent when it exists: nothing in the book
+            train.train_full(path)
+    return path
+
+
 def setup() -> None:
     """Notebook setup: figure style, PNG + PDF figure outputs (vector figures for LaTeX), quiet libraries."""
     plots.use_style()

@@ -1,7 +1,7 @@
 """Train the full-size SimpleDNN deterministically from a seed: ``python -m lab3.train``.
 
 The course's ``full_size_model.pt`` is not available, so we train the same architecture. The recipe
-is plain data (``RECIPE``); the checkpoint records it, and a checkpoint whose recipe and data match is
+is plain data (``RECIPE``, chosen in ``lab3.course_recipe`` to behave like the course's model); the checkpoint records it, and a checkpoint whose recipe and data match is
 reused instead of retrained. Everything random (initialization, shuffling, augmentation) draws from
 generators seeded by the recipe, inside ``torch.random.fork_rng`` so the caller's RNG is untouched.
 """
@@ -21,7 +21,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from lab3 import data, evaluate, fileio, numerics, paths
+from lab3 import course_recipe, data, evaluate, fileio, numerics, paths
 from lab3.progress import bar
 from lab3.model import SimpleDNN, count_parameters, read_checkpoint, save_model
 
@@ -39,6 +39,9 @@ class Recipe:
     label_smoothing: float = 0.0
     max_shift: int = 2
     train_size: int = 60000
+    optimizer: str = "adamw"   # "adamw" (decoupled decay), "adam" (decay as an L2 term), "sgd" (momentum)
+    schedule: str = "onecycle"  # "onecycle", "constant", or "cosine" (from lr down to 0 over all steps)
+    momentum: float = 0.9      # SGD only
 
     def validate(self) -> "Recipe":
         """Raise ``ValueError`` naming the first field out of range."""
@@ -48,6 +51,8 @@ class Recipe:
             "weight_decay": math.isfinite(self.weight_decay) and self.weight_decay >= 0,
             "pct_start": 0 < self.pct_start < 1, "label_smoothing": 0 <= self.label_smoothing < 1,
             "max_shift": 0 <= self.max_shift <= 8, "train_size": 1 <= self.train_size <= 60000,
+            "optimizer": self.optimizer in OPTIMIZERS, "schedule": self.schedule in SCHEDULES,
+            "momentum": math.isfinite(self.momentum) and 0 <= self.momentum < 1,
         }
         for name, ok in checks.items():
             if not ok:
@@ -55,7 +60,10 @@ class Recipe:
         return self
 
 
-RECIPE = Recipe()
+OPTIMIZERS = ("adamw", "adam", "sgd")
+SCHEDULES = ("onecycle", "constant", "cosine")
+RECIPES = {name: Recipe(**fields) for name, fields in course_recipe.RECIPES.items()}
+RECIPE = RECIPES[course_recipe.DEFAULT]
 
 
 def random_shift(images: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
@@ -69,6 +77,28 @@ def random_shift(images: torch.Tensor, max_shift: int, generator: torch.Generato
     rows = (torch.arange(h).unsqueeze(0) + dy.unsqueeze(1)).unsqueeze(2)
     cols = (torch.arange(w).unsqueeze(0) + dx.unsqueeze(1)).unsqueeze(1)
     return padded[torch.arange(n).view(n, 1, 1), rows, cols]
+
+
+def make_optimizer(groups: list[dict[str, Any]], recipe: Recipe) -> torch.optim.Optimizer:
+    """The recipe's optimizer over parameter ``groups`` (each with its own weight decay).
+
+    The fused CPU kernels: one pass over the 26M parameters instead of one per operation (Adam's step took
+    154 ms per batch with the default implementation and 28 ms fused, on 2 cores of an AMD EPYC)."""
+    if recipe.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=recipe.lr, fused=True)
+    if recipe.optimizer == "adam":
+        return torch.optim.Adam(groups, lr=recipe.lr, fused=True)
+    return torch.optim.SGD(groups, lr=recipe.lr, momentum=recipe.momentum, fused=True)
+
+
+def make_schedule(opt: torch.optim.Optimizer, recipe: Recipe, total_steps: int) -> torch.optim.lr_scheduler.LRScheduler:
+    """The recipe's learning-rate schedule, stepped once per batch over ``total_steps`` batches."""
+    if recipe.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=recipe.lr, total_steps=total_steps,
+                                                   pct_start=recipe.pct_start)
+    if recipe.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps)
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
 
 
 def train_model(images: torch.Tensor, labels: torch.Tensor, recipe: Recipe = RECIPE,
@@ -89,10 +119,9 @@ def train_model(images: torch.Tensor, labels: torch.Tensor, recipe: Recipe = REC
     gen = torch.Generator().manual_seed(recipe.seed + 1)
     decay = [p for name, p in model.named_parameters() if name.endswith("weight")]
     no_decay = [p for name, p in model.named_parameters() if name.endswith("bias")]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": recipe.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=recipe.lr)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=recipe.lr, epochs=recipe.epochs,
-                                                steps_per_epoch=steps_per_epoch, pct_start=recipe.pct_start)
+    opt = make_optimizer([{"params": decay, "weight_decay": recipe.weight_decay},
+                          {"params": no_decay, "weight_decay": 0.0}], recipe)
+    sched = make_schedule(opt, recipe, recipe.epochs * steps_per_epoch)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
     model.train()
     steps = bar(total=recipe.epochs * steps_per_epoch, desc="training", unit="batch", progress=progress)
@@ -196,11 +225,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lab3.train", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=None, help="checkpoint path (default artifacts/full_size_model.pt)")
     parser.add_argument("--force", action="store_true", help="retrain even if a matching checkpoint exists")
-    parser.add_argument("--epochs", type=int, default=RECIPE.epochs)
-    parser.add_argument("--seed", type=int, default=RECIPE.seed)
+    parser.add_argument("--recipe", choices=sorted(RECIPES), default=course_recipe.DEFAULT,
+                        help="'course': behaves like the course's model (default); 'strong': the more accurate one")
+    parser.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs")
+    parser.add_argument("--seed", type=int, default=None, help="override the recipe's seed")
     args = parser.parse_args(argv)
     try:
-        recipe = replace(RECIPE, epochs=args.epochs, seed=args.seed).validate()
+        recipe = RECIPES[args.recipe]
+        recipe = replace(recipe, epochs=recipe.epochs if args.epochs is None else args.epochs,
+                         seed=recipe.seed if args.seed is None else args.seed).validate()
         train_full(args.out, recipe, force=args.force)
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -1,4 +1,7 @@
 import json
+import os
+import subprocess
+import sys
 
 import nbformat
 import pytest
@@ -40,6 +43,26 @@ def test_chapter_parameters_override(tmp_path):
         build.chapter_parameters("quantization", mine)
     with pytest.raises(FileNotFoundError):
         build.chapter_parameters("quantization", tmp_path / "missing.yaml")
+
+
+def test_a_malformed_parameter_file_is_one_line_naming_file_and_line(tmp_path):
+    mine = tmp_path / "my.yaml"
+    mine.write_text("q_unit: absolute\nbits_values: [2, 4\n")
+    with pytest.raises(ValueError) as info:
+        build.chapter_parameters("quantization", mine)
+    message = str(info.value)
+    assert "\n" not in message and message.startswith(f"{mine}, line 3, column 1: not valid YAML")
+    mine.write_bytes(b"bits_values: [\xff]\n")
+    with pytest.raises(ValueError, match="not UTF-8"):
+        build.chapter_parameters("quantization", mine)
+
+
+def test_a_malformed_parameter_file_stops_the_build_with_one_line(tmp_path):
+    mine = tmp_path / "bad.yaml"
+    mine.write_text("bits_values: [2, 4\n")
+    run = subprocess.run([sys.executable, "-m", "lab3.build", "--params", f"quantization={mine}", "--no-pdf"],
+                         cwd=build.ROOT, capture_output=True, text=True, env={**os.environ, "LAB3_ARTIFACTS": str(tmp_path)})
+    assert run.returncode == 2 and run.stderr.count("\n") == 1 and str(mine) in run.stderr, run.stderr
 
 
 def test_parse_params():

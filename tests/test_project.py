@@ -15,13 +15,43 @@ def test_environment_yml_matches_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
-    assert sorted(pip_section) == sorted(project["project"]["dependencies"])
-    assert "python=3.11" in env["dependencies"]
-    assert project["project"]["requires-python"] == "==3.11.*"
+    assert pip_section == ["-r requirements.lock"]
+    assert project["project"]["requires-python"] == ">=3.11,<3.14"
     no_deps = project["tool"]["lab3"]["install-no-deps"]
     assert f"pip install --no-deps {' '.join(no_deps)}" in (ROOT / "environment.yml").read_text()
     makefile = (ROOT / "Makefile").read_text()
     assert re.search(r"^NO_DEPS := (.+)$", makefile, re.M).group(1).split() == no_deps
+    assert "pip install --disable-pip-version-check -q -r requirements.lock" in makefile
+
+
+def lock_versions() -> dict[str, str]:
+    """requirements.lock as {canonical name: version}."""
+    from packaging.utils import canonicalize_name
+
+    pins = {}
+    for line in (ROOT / "requirements.lock").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, version = line.split("==")
+            pins[canonicalize_name(name)] = version.strip()
+    return pins
+
+
+def test_the_lock_pins_every_requirement_within_its_range():
+    """pyproject.toml states ranges, requirements.lock one version of each, inside the range (and nothing unpinned)."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    pins = lock_versions()
+    requirements = project["project"]["dependencies"] + project["project"]["optional-dependencies"]["book"]
+    for text in requirements:
+        req = Requirement(text)
+        assert "==" not in text, f"{text}: pyproject.toml states ranges; exact versions belong in the lock"
+        name = canonicalize_name(req.name)
+        assert name in pins, f"{req.name} is required but not in requirements.lock"
+        assert req.specifier.contains(pins[name], prereleases=True), f"lock has {name}=={pins[name]}, outside {text}"
+    no_deps = {canonicalize_name(t.split("==")[0]) for t in project["tool"]["lab3"]["install-no-deps"]}
+    assert not no_deps & set(pins), "the --no-deps data packages must not be in the lock"
 
 
 def test_executed_book_ran_with_parameters_that_pass_their_rules():

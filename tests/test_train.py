@@ -45,10 +45,46 @@ def test_random_shift():
 
 
 @pytest.mark.parametrize("field,value", [("epochs", 0), ("lr", -1.0), ("lr", float("nan")), ("batch_size", 0),
-                                         ("max_shift", 9), ("train_size", 60001), ("pct_start", 1.0)])
+                                         ("max_shift", 9), ("train_size", 60001), ("pct_start", 1.0),
+                                         ("optimizer", "rmsprop"), ("schedule", "step"), ("momentum", 1.0)])
 def test_bad_recipe(field, value):
     with pytest.raises(ValueError, match=f"recipe.{field}"):
         train.Recipe(**{field: value}).validate()
+
+
+@pytest.mark.parametrize("name,cls", [("adamw", torch.optim.AdamW), ("adam", torch.optim.Adam), ("sgd", torch.optim.SGD)])
+def test_each_optimizer_is_the_fused_kernel_with_per_group_decay(name, cls):
+    w, b = torch.nn.Parameter(torch.ones(3)), torch.nn.Parameter(torch.ones(3))
+    opt = train.make_optimizer([{"params": [w], "weight_decay": 0.1}, {"params": [b], "weight_decay": 0.0}],
+                               train.Recipe(optimizer=name, lr=0.5))
+    assert type(opt) is cls and opt.defaults["fused"] is True
+    assert [g["weight_decay"] for g in opt.param_groups] == [0.1, 0.0] and opt.defaults["lr"] == 0.5
+
+
+@pytest.mark.parametrize("schedule", train.SCHEDULES)
+def test_schedules_over_the_whole_run(schedule):
+    w = torch.nn.Parameter(torch.ones(1))
+    recipe = train.Recipe(schedule=schedule, lr=1.0, pct_start=0.25)
+    opt = train.make_optimizer([{"params": [w], "weight_decay": 0.0}], recipe)
+    sched = train.make_schedule(opt, recipe, total_steps=100)
+    lrs = []
+    for _ in range(100):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    if schedule == "constant":
+        assert set(lrs) == {1.0}
+    elif schedule == "cosine":
+        assert lrs[0] == 1.0 and lrs[50] == pytest.approx(0.5, abs=0.02) and lrs[-1] < 1e-3
+    else:  # one-cycle: warm up to the peak at 25% of the steps, then anneal far below the start
+        assert max(lrs) == pytest.approx(1.0, abs=1e-3) and lrs.index(max(lrs)) in (24, 25) and lrs[-1] < lrs[0]
+
+
+def test_the_default_recipe_is_the_course_like_one_and_strong_the_previous():
+    from lab3 import course_recipe
+
+    assert train.RECIPE == train.Recipe(**course_recipe.COURSE_LIKE) == train.RECIPES["course"]
+    assert train.RECIPES["strong"] == train.Recipe() and train.RECIPES["strong"].optimizer == "adamw"
 
 
 def test_bad_training_inputs(train_set):
