@@ -25,10 +25,9 @@ from pathlib import Path
 
 import torch
 
-from lab3 import course, data, evaluate, fileio, numerics, paths
-from lab3.model import count_parameters, read_checkpoint
-from lab3.prune import prune_model
-from lab3.quantize import quantize_tensor, weights_vector
+from lab3 import course, data, evaluate, fileio, numerics, paths, prune_sweep, sweep
+from lab3.model import SimpleDNN, read_checkpoint
+from lab3.quantize import weights_vector
 from lab3.train import Recipe, train_full
 
 PLAIN = Recipe(optimizer="adam", schedule="cosine", lr=2e-3, batch_size=64, epochs=3, weight_decay=0.0,
@@ -50,32 +49,18 @@ FAMILY: list[Recipe] = [
 ]
 
 
-def lab_tables(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, object]:
-    """The seed's measurements of ``model``: accuracy, weight range, the q × l grid and the pruning table."""
-    n = y.numel()
+def lab_tables(model: SimpleDNN, x: torch.Tensor, y: torch.Tensor) -> dict[str, object]:
+    """The seed's measurements of ``model`` with the chapters' own sweeps (and their cache): accuracy, weight
+    range, the q × l grid at 2, 4 and 8 bits (12 and 16 repeat 8) and the pruning table, in %."""
     w = weights_vector(model)
-    out: dict[str, object] = {"full": 100 * evaluate.count_correct(model, x, y) / n,
-                              "max_abs": float(w.abs().max()), "inside_one": float((w.abs() < 1).double().mean())}
-    originals = {name: p.detach().clone() for name, p in model.named_parameters() if name.endswith("weight")}
-    quant = {}
-    for q in course.Q_VALUES:
-        for bits in course.DISTANCE_BITS:  # 12 and 16 bits repeat 8 (the chapters run them)
-            with torch.no_grad():
-                for name, p in model.named_parameters():
-                    if name in originals:
-                        p.copy_(quantize_tensor(originals[name], q, bits))
-            quant[f"{q}/{bits}"] = 100 * evaluate.count_correct(model, x, y) / n
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name in originals:
-                p.copy_(originals[name])
-    pruning, params = {}, {}
-    for ratio in course.PRUNING_RATIOS:
-        pruned = prune_model(model, ratio)
-        pruning[str(ratio)] = 100 * evaluate.count_correct(pruned, x, y) / n
-        params[str(ratio)] = count_parameters(pruned)
-    out.update(quantization=quant, pruning=pruning, pruning_parameters=params)
-    return out
+    q_grid = sweep.resolve_q_values(model, course.Q_VALUES, "absolute")
+    quant = course.quantization_table(sweep.lab_quantization_grid(model, x, y, q_grid, course.DISTANCE_BITS))
+    pruning = course.pruning_table(prune_sweep.lab_pruning_rows(model, course.PRUNING_RATIOS, x, y))
+    return {"full": 100 * evaluate.count_correct(model, x, y) / y.numel(), "max_abs": float(w.abs().max()),
+            "inside_one": float((w.abs() < 1).double().mean()),
+            "quantization": {f"{r['q']}/{r['bits']}": r["ours"] for r in quant if r["ours"] is not None},
+            "pruning": {str(r["ratio"]): r["ours"] for r in pruning},
+            "pruning_parameters": {str(r["ratio"]): r["parameters"] for r in pruning}}
 
 
 def distance_of(tables: dict) -> course.Distance:
@@ -89,7 +74,7 @@ def run(index: int, recipe: Recipe, folder: Path) -> dict:
 
     The checkpoint is a normal lab3 checkpoint (``lab3.train.train_full``): copied to
     ``artifacts/full_size_model.pt`` it is reused by ``make`` when its recipe is the default."""
-    cached = folder / f"candidate-{index}.json"
+    cached = folder / f"candidate-{index}.tables.json"  # candidate-N.json is train_full's record
     checkpoint = folder / f"candidate-{index}.pt"
     key = {"recipe": asdict(recipe), "numerics": numerics.profile(), "threads": numerics.threads()}
     if cached.is_file():
@@ -152,12 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.record:
         from lab3.peak import read_cpu
         rows = [{"index": r["index"], "label": r["label"], "recipe": r["key"]["recipe"],
-                 "train_seconds": r["train_seconds"], "full": r["tables"]["full"], "max_abs": r["tables"]["max_abs"],
-                 "inside_one": r["tables"]["inside_one"], **{k: r["distance"][k] for k in
-                 ("full", "must_match_max", "quant_median", "pruning_median", "score", "total")}} for r in records]
-        for row, r in zip(rows, records):
-            row["full_accuracy"] = r["tables"]["full"]
-            row["full"] = r["distance"]["full"]
+                 "train_seconds": r["train_seconds"], "full_accuracy": r["tables"]["full"],
+                 "max_abs": r["tables"]["max_abs"], "inside_one": r["tables"]["inside_one"], **r["distance"]}
+                for r in records]
         fileio.write_json(paths.PROJECT_ROOT / "reference" / "recipe_search.json",
                           {"cpu": f"{read_cpu().vendor} {read_cpu().model}", "threads": numerics.threads(), "date": time.strftime("%Y-%m-%d"),
                            "targets": course.TARGETS, "candidates": rows})
