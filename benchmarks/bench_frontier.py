@@ -11,7 +11,7 @@ DEEP_COMPRESSION_BYTES, DEEP_COMPRESSION_ACC = 27_000, 0.9842
 
 
 def main() -> None:
-    q = results.load(results.book_path("quantization"))["values"]
+    q = results.load(results.book_path("quantizers"))["values"]
     d = results.load(results.book_path("deployment"))["values"]
     full = q["full_precision/accuracy"]["value"]
 

@@ -29,7 +29,8 @@ from lab3 import params as params_mod
 ROOT = paths.PROJECT_ROOT
 BOOK = ROOT / "book"
 NOTEBOOKS = ROOT / "notebooks"
-CHAPTERS = ("baseline", "quantization", "pruning", "deployment", "conclusion", "reproducibility")
+CHAPTERS = ("baseline", "quantization", "pruning", "quantizers", "repair", "deployment", "conclusion",
+            "reproducibility")
 COURSE = ("Cloud Computing and Data Center design lab: Digital hardware architectures and efficient AI computing "
           "schemes, Laboratory 3")
 LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",

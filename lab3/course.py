@@ -166,3 +166,8 @@ def statements(full: float, inside_one: float, quant: list[dict[str, object]],
                              bool(flat) and full - min(flat) <= close_pp,  # type: ignore[type-var]
                              f"worst at ratio ≤ 0.7: {min(flat):.2f}% (full {full:.2f}%)"))  # type: ignore[type-var]
     return out
+
+
+def statement_list(said: list[Statement]) -> str:
+    """The checked statements as a Markdown list: each statement, its verdict and the numbers behind it."""
+    return "\n".join(f"- *{s.text}* {'Holds' if s.holds else 'Does not hold'}: {s.evidence}." for s in said)

@@ -87,18 +87,25 @@ EPOCH_PAIR = ("a list of 2 whole numbers >= 1 (distillation epochs, quantization
 RULES: dict[str, dict[str, tuple[str, Callable[[Any], bool]]]] = {
     "baseline": {"model_path": MODEL_PATH, "course_accuracy": number(0, 1)},
     "quantization": {
-        "model_path": MODEL_PATH, "q_unit": one_of("max_abs", "absolute"),
+        "model_path": MODEL_PATH, "lab_q_values": list_of(number(0, lo_open=True)),
+        "bits_values": list_of(number(1, 16, whole=True)), "q_unit": one_of("max_abs", "absolute"),
         "q_values": list_of(number(0, lo_open=True)), "q_quantiles": list_of(number(0, 1, lo_open=True), nonempty=False),
-        "bits_values": list_of(number(1, 16, whole=True)), "quantize_bias": BOOL, "tolerance_pp": TOLERANCE,
-        "histogram_bits": list_of(BITS), "method_bits": list_of(BITS),
-        "lab_q_values": list_of(number(0, lo_open=True)),
-        "percentile": number(0, 100, lo_open=True), "calibration_images": IMAGES, "seed": SEED,
-        "packed_bits": list_of(BITS), "mixed_budgets": list_of(number(2, 8, lo_open=True)),
+        "quantize_bias": BOOL, "tolerance_pp": TOLERANCE, "histogram_bits": list_of(BITS),
     },
     "pruning": {
-        "model_path": MODEL_PATH, "ratios": list_of(RATIO), "tolerance_pp": TOLERANCE, "calibration_images": IMAGES,
-        "seed": SEED, "ridge": number(0), "lab_loop_repeats": number(1, whole=True), "min_run_time": SECONDS,
-        "finetune_epochs": EPOCHS, "finetune_ratios": list_of(RATIO, nonempty=False), "compare_ratios": list_of(RATIO),
+        "model_path": MODEL_PATH, "ratios": list_of(RATIO), "tolerance_pp": TOLERANCE,
+        "lab_loop_repeats": number(1, whole=True), "min_run_time": SECONDS,
+    },
+    "quantizers": {
+        "model_path": MODEL_PATH, "method_bits": list_of(BITS), "q_unit": one_of("max_abs", "absolute"),
+        "q_values": list_of(number(0, lo_open=True)), "q_quantiles": list_of(number(0, 1, lo_open=True), nonempty=False),
+        "quantize_bias": BOOL, "percentile": number(0, 100, lo_open=True), "calibration_images": IMAGES, "seed": SEED,
+        "packed_bits": list_of(BITS), "mixed_budgets": list_of(number(2, 8, lo_open=True)),
+    },
+    "repair": {
+        "model_path": MODEL_PATH, "compare_ratios": list_of(RATIO), "tolerance_pp": TOLERANCE,
+        "calibration_images": IMAGES, "seed": SEED, "ridge": number(0), "finetune_epochs": EPOCHS,
+        "finetune_ratios": list_of(RATIO, nonempty=False),
     },
     "deployment": {
         "model_path": MODEL_PATH, "ratios": list_of(RATIO), "bits": list_of(BITS),
@@ -151,4 +158,16 @@ def defaults(chapter: str) -> dict[str, Any]:
         if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)):
             raise ValueError(f"{path}: the parameters cell may only hold NAME = literal lines")
         out[node.targets[0].id] = ast.literal_eval(node.value)
+    return out
+
+
+def descriptions(chapter: str) -> dict[str, str]:
+    """What each parameter sets: the comment beside it in the notebook's parameters cell ('' when it has none)."""
+    path = NOTEBOOKS / f"{chapter}.ipynb"
+    out: dict[str, str] = {}
+    for line in parameters_cell(json.loads(path.read_text())).splitlines():
+        name, sep, rest = line.partition("=")
+        if not sep or not name.strip().isidentifier() or line.startswith((" ", "#")):
+            continue
+        out[name.strip()] = rest.partition("#")[2].strip()
     return out

@@ -1,13 +1,13 @@
 """The report's figures. Each function takes results (lists of dicts or tensors) and returns a Figure."""
 from __future__ import annotations
 
-import textwrap
 
 from collections import defaultdict
 from typing import Any, Sequence
 
 import matplotlib
 import matplotlib.lines
+import matplotlib.patches
 import matplotlib.ticker
 
 import matplotlib.pyplot as plt
@@ -76,15 +76,15 @@ def accuracy_vs_bits_and_q(grid: Sequence[dict[str, Any]], full_accuracy: float)
                          marker="s", ms=3, capsize=2, color=color, label=f"l = {bits}")
     axes[1].set(xlabel="half-range q (log scale)", ylabel="test accuracy (%)")
     axes[1].set_xscale("log")
-    axes[1].xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%.3g"))
+    axes[1].xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%.4f"))  # as the tables print q
     axes[1].xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     axes[1].set_xticks(sorted({r["q"] for r in grid}))
     axes[1].tick_params(axis="x", labelrotation=45)
     for ax in axes:
         ax.axhline(100 * full_accuracy, color="k", lw=0.8, ls=":", label="full precision")
-    axes[0].set_ylim(0, 100)
-    axes[1].set_ylim(100 * full_accuracy - 4, 100 * full_accuracy + 0.6)  # where the choice is made
-    axes[1].set_title("Accuracy vs q (zoom: within 4 pp of full precision)")
+    for ax in axes:
+        ax.set_ylim(0, 100)  # every line inside the axes, as in the lab's plots
+    axes[1].set_title("Accuracy vs q, one line per l")
     # legends below the panels, never over the data
     axes[0].legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=1, frameon=False)
     axes[1].legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.42), ncol=3, frameon=False)
@@ -207,17 +207,19 @@ def lab_pruning_plots(rows: Sequence[dict[str, Any]], time_key: str = "lab_loop_
     return fig
 
 
-def timing_breakdown(rows: Sequence[dict[str, Any]], loading_s: float) -> Figure:
-    """Where the lab's 'inference time' goes: lab loop vs pure forward pass vs data loading alone."""
+def timing_breakdown(rows: Sequence[dict[str, Any]]) -> Figure:
+    """Where the lab's 'inference time' goes: each pass of its loop split into batch loading and the model."""
     rows = sorted(rows, key=lambda r: r["ratio"])
     ratio = [r["ratio"] for r in rows]
     fig, ax = plt.subplots(figsize=(WIDTH, 2.8))
-    ax.plot(ratio, [r["lab_loop_s"] for r in rows], marker="o", ms=3, label="lab loop (DataLoader + model)")
-    ax.plot(ratio, [r["throughput_s"] for r in rows], marker="s", ms=3, label="forward pass of the test set tensor")
-    ax.axhline(loading_s, color="k", ls=":", lw=1, label="DataLoader + transforms alone")
+    ax.plot(ratio, [r["lab_loop_s"] for r in rows], marker="o", ms=3, color="k", label="lab loop, whole pass")
+    ax.plot(ratio, [r["loading_s"] for r in rows], marker="^", ms=3, label="of which: waiting for the DataLoader")
+    ax.plot(ratio, [r["model_s"] for r in rows], marker="v", ms=3, label="of which: the model")
+    ax.plot(ratio, [r["throughput_s"] for r in rows], marker="s", ms=3, ls="--",
+            label="model alone, test set as one tensor")
     ax.set(xlabel="pruning ratio", ylabel="seconds for 10,000 images", yscale="log",
            title="What the lab's timing measures")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="center left")
     return fig
 
 
@@ -236,8 +238,9 @@ def pruning_comparison(rows: Sequence[dict[str, Any]], full_accuracy: float) -> 
         ax.axhline(100 * full_accuracy, color="k", lw=0.8, ls=":", label="full model")
         ax.set(xlabel="pruning ratio")
     axes[0].set(ylabel="test accuracy (%)", title="All ratios", ylim=(0, 100))
+    top = max(r["ratio"] for r in rows)
     axes[1].set(title="Zoom: within 3 pp of the full model", ylim=(100 * full_accuracy - 3, 100 * full_accuracy + 0.5),
-                xlim=(0.75, 1.0))
+                xlim=(0.75, top + 0.01))  # the axis ends where the ratios do
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="upper center", ncol=3, fontsize=7, frameon=False, bbox_to_anchor=(0.5, 0.0))
     return fig
@@ -278,7 +281,8 @@ def pareto(points: Sequence[dict[str, Any]], x_key: str, x_label: str, front: Se
         axes[1].set_ylim(100 * full_accuracy - zoom_pp, 100 * full_accuracy + 0.4)
     axes[1].set_title(f"Zoom: within {zoom_pp:g} pp of the full model")
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=7, bbox_to_anchor=(0.5, -0.16))
+    # below the figure, clear of the x-axis labels (the inline backend saves the tight bounding box)
+    fig.legend(handles, labels, loc="upper center", ncol=3, fontsize=7, bbox_to_anchor=(0.5, -0.01), frameon=False)
     return fig
 
 
@@ -305,11 +309,13 @@ def pipeline_heatmap(points: Sequence[dict[str, Any]], full_accuracy: float, ful
             if text[i][j]:
                 p = next(p for p in points if (p["ratio"], p["finetune_epochs"], p["bits"]) == (*rows[i], cols[j]))
                 good = 100 * (full_selected - selected(p)) <= tolerance_pp + 1e-9
-                ax.text(j, i, text[i][j], ha="center", va="center", fontsize=7.5, color="black",
-                        fontweight="bold" if good else "normal")
+                ax.text(j, i, text[i][j], ha="center", va="center", fontsize=7.5, color="black")
+                if good:  # a frame, which survives any rendering, rather than bold type
+                    ax.add_patch(matplotlib.patches.Rectangle((j - 0.48, i - 0.46), 0.96, 0.92, fill=False,
+                                                              edgecolor="black", linewidth=1.4))
     ax.set_xticks(range(len(cols)), [f"{b} bits" for b in cols])
     ax.set_yticks(range(len(rows)), [f"ratio {r:g}" + (", fine-tuned" if e else "") for r, e in rows])
-    ax.set_title("Accuracy (reporting half) and packed file size; bold: eligible for the rules", fontsize=8)
+    ax.set_title("Accuracy (reporting half) and packed file size; framed: eligible for the rules", fontsize=8)
     return fig
 
 
@@ -320,13 +326,13 @@ def answers(rows: Sequence[dict[str, Any]], reference: dict[str, Any] | None = N
         a = r["acc"]
         y = 100 * a["accuracy"]
         ax.errorbar([r["bytes"]], [y], yerr=[[y - 100 * a["ci_low"]], [100 * a["ci_high"] - y]], marker="os^vDph"[i % 7],
-                    ms=6, capsize=3, label=textwrap.fill(r["model"], 48))  # long names wrap instead of squeezing the axes
+                    ms=6, capsize=3, label=r["model"])
     if reference:
         ax.scatter([reference["bytes"]], [100 * reference["accuracy"]], marker="*", s=120, color="crimson", zorder=5,
                    label=reference["label"])
     ax.set(xscale="log", xlabel="size (bytes, log scale)", ylabel="test accuracy (%, reporting half)",
            title="Size and accuracy of the answers")
-    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=1, frameon=False)  # one per line: no wraps
     return fig
 
 

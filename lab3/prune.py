@@ -36,18 +36,19 @@ def check_ratio(ratio: float) -> float:
 
 def prune_layer(weights_a: torch.Tensor, bias_a: torch.Tensor, weights_b: torch.Tensor,
                 ratio: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The lab's prune_layer: drop layer A's low-L2 neurons (rows) and layer B's matching inputs (columns)."""
+    """The lab's prune_layer: drop A's low-L2 neurons (rows) and B's matching columns."""
     ratio = check_ratio(ratio)
     if weights_a.dim() != 2 or weights_b.dim() != 2 or bias_a.shape != weights_a.shape[:1] \
             or weights_b.shape[1] != weights_a.shape[0]:
-        raise ValueError(f"shapes do not chain: weights_a {tuple(weights_a.shape)}, bias_a {tuple(bias_a.shape)}, "
-                         f"weights_b {tuple(weights_b.shape)}")
+        raise ValueError(f"shapes do not chain: weights_a {tuple(weights_a.shape)}, "
+                         f"bias_a {tuple(bias_a.shape)}, weights_b {tuple(weights_b.shape)}")
     scores = torch.norm(weights_a, 2, dim=1)
     n = scores.numel()
     k = int(n * ratio)
     if k == 0:
-        raise ValueError(f"the lab's prune_layer needs int(n * ratio) >= 1, but n={n} and ratio={ratio} give 0 "
-                         f"(torch.kthvalue has no 0th value); use ratio >= {1 / n:.4g} or rule='exact'")
+        raise ValueError(f"the lab's prune_layer needs int(n * ratio) >= 1, but n={n} and "
+                         f"ratio={ratio} give 0 (torch.kthvalue has no 0th value); "
+                         f"use ratio >= {1 / n:.4g} or rule='exact'")
     condition = keep_mask(scores, ratio, "lab")  # the lab's threshold rule, in one place
     return weights_a[condition], bias_a[condition], weights_b[:, condition]
 
@@ -58,7 +59,7 @@ def lab_kept(n: int, ratio: float) -> int:
 
 
 def keep_mask(scores: torch.Tensor, ratio: float, rule: Rule = "lab") -> torch.Tensor:
-    """Boolean mask of neurons to keep: the lab's threshold rule, or exactly ``n - round(n * ratio)`` best."""
+    """Neurons to keep: the lab's threshold rule, or exactly the n - round(n * ratio) best."""
     ratio = check_ratio(ratio)
     n = scores.numel()
     if rule == "lab":
@@ -71,7 +72,8 @@ def keep_mask(scores: torch.Tensor, ratio: float, rule: Rule = "lab") -> torch.T
         raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
     keep = n - round(n * ratio)
     if keep < 1:
-        raise ValueError(f"ratio={ratio} would remove all {n} neurons of a layer; use a smaller ratio")
+        raise ValueError(f"ratio={ratio} would remove all {n} neurons of a layer; "
+                         "use a smaller ratio")
     # stable: among equal scores the lower index wins, so ties never change the count
     order = torch.argsort(scores, descending=True, stable=True)
     mask = torch.zeros(n, dtype=torch.bool)

@@ -57,19 +57,20 @@ def check_weights(w: torch.Tensor, name: str = "w") -> torch.Tensor:
 
 
 def quantize_tensor(w: torch.Tensor, q: float, bits: int) -> torch.Tensor:
-    """The lab's quantizer: ``clip(delta * round(w / delta), -q, q - delta)`` with ``delta = 2q / 2**bits``."""
+    """The lab's quantizer: clip(delta * round(w / delta), -q, q - delta), delta = 2q/2**l."""
     check_weights(w)
     q, bits = check_q(q), check_bits(bits)
     n = 2**bits
     delta = 2 * q / n
-    # clip(delta * round(w / delta), -q, q - delta): the same operations in the same order, done in place on
-    # one new tensor (bit for bit equal to the lab's expression, tested), so a sweep allocates less per point
+    # the lab's expression: the same operations in the same order, done in place on one new
+    # tensor (bit for bit equal to it, tested), so a sweep allocates less per point
     out = w / delta
     return out.round_().mul_(delta).clamp_(-q, q - delta)
 
 
-def quantize_model(model: nn.Module, q: float, bits: int, quantize_bias: bool = False) -> nn.Module:
-    """A copy of ``model`` with every Linear weight quantized by the lab's quantizer; the input is unchanged."""
+def quantize_model(model: nn.Module, q: float, bits: int,
+                   quantize_bias: bool = False) -> nn.Module:
+    """A copy of ``model`` with every Linear weight quantized by the lab's quantizer."""
     q, bits = check_q(q), check_bits(bits)
     out = copy.deepcopy(model)
     with torch.no_grad():

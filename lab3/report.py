@@ -150,3 +150,38 @@ def relpath(path: str | os.PathLike) -> str:
         return str(p.relative_to(paths.PROJECT_ROOT))
     except ValueError:
         return str(p)
+
+
+def glue(name: str, value: Any) -> None:
+    """Store ``value`` for the chapter's Markdown: text as ``{glue:md}`name```, a number as ``{glue:text}`name:.2f```.
+
+    MyST-NB's glue keeps the prose in Markdown cells, so rewording a sentence re-renders the book without
+    re-running the chapter; the values come from the cells that computed them. Outside MyST-NB (a bare
+    Jupyter without the book's extras) nothing is stored and nothing is shown."""
+    try:
+        from myst_nb import glue as nb_glue
+    except ImportError:
+        return
+    from IPython.display import Markdown
+
+    nb_glue(name, Markdown(value) if isinstance(value, str) else value, display=False)
+
+
+def source(obj: Any) -> str:
+    """The source of a function as a Markdown code block: the code that ran, so the page cannot drift from it."""
+    import inspect
+
+    text = inspect.getsource(obj).rstrip()
+    return f"```python\n{text}\n```"
+
+
+def show_source(*objs: Any) -> None:
+    """Display the source of each function (see :func:`source`)."""
+    markdown("\n\n".join(source(o) for o in objs))
+
+
+def mcnemar_verdict(p: float, only_first: int, only_second: int, images: int = 5000) -> str:
+    """The one reading of McNemar's test the report uses: a real loss (or gain) of the second model below p = 0.05."""
+    if p < 0.05:
+        return "a real loss" if only_first > only_second else "a real gain"
+    return f"no difference detectable on {images:,} images"

@@ -30,8 +30,9 @@ from lab3 import fileio, paths, results
 from lab3.model import model_sha256, read_checkpoint
 from lab3.results import load_tolerances
 
-CHAPTERS = ("baseline", "quantization", "pruning", "deployment", "conclusion", "reproducibility")
-RESULT_CHAPTERS = CHAPTERS[:4]  # the conclusion and the appendix state no results of their own
+CHAPTERS = ("baseline", "quantization", "pruning", "quantizers", "repair", "deployment", "conclusion",
+            "reproducibility")
+RESULT_CHAPTERS = CHAPTERS[:6]  # the conclusion and the appendix state no results of their own
 NBVAL_FLAGS = ("--nbval-current-env", "--nbval-sanitize-with", "tests/nbval_sanitize.cfg",
                "--ignore=book/_build")  # the built HTML keeps copies of the notebooks: check each chapter once
 

@@ -71,7 +71,7 @@ def lab_quantization_grid(model: SimpleDNN, images: torch.Tensor, labels: torch.
                           q_grid: Sequence[dict[str, Any]], bits_values: Iterable[int],
                           quantize_bias: bool = False, cache: ResultCache | None = None,
                           progress: bool | None = None) -> list[dict[str, Any]]:
-    """Accuracy of the lab's quantizer at every (q, bits); records carry q, its label, bits and counts."""
+    """Accuracy of the lab's quantizer at every (q, bits), with q's label and hit counts."""
     bits_values = [check_bits(b) for b in bits_values]
     cache = cache or ResultCache(modules=("sweep",))
     scratch = Scratch(model)
@@ -86,8 +86,8 @@ def lab_quantization_grid(model: SimpleDNN, images: torch.Tensor, labels: torch.
                     state[name] = quantize_tensor(p.detach(), entry["q"], bits)
             return hits_record(evaluate.hits(scratch.load(state), images, labels))
 
-        parts = {"kind": "lab-quant", "model": digest, "q": entry["q"], "bits": bits, "bias": quantize_bias,
-                 "data": tensor_key(images, labels)}
+        parts = {"kind": "lab-quant", "model": digest, "q": entry["q"], "bits": bits,
+                 "bias": quantize_bias, "data": tensor_key(images, labels)}
         rec = cache.get_or_compute(parts, compute)
         out.append({"q_label": entry["label"], "q": entry["q"], "bits": bits, **rec})
     return out

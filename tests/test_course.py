@@ -83,3 +83,9 @@ def test_the_course_plots_draw_both_runs():
     assert len(lines) == 2 * 7 and [l.get_linestyle() for l in lines[:2]] == ["-", "--"]
     fig = plots.course_pruning(course.pruning_table(prune))
     assert len(fig.axes[0].get_lines()) == 2 and fig.axes[1].get_xscale() == "log"
+
+
+def test_statement_list_gives_each_statement_its_verdict_and_evidence():
+    said = [course.Statement("a", "One claim.", True, "98.00% here"), course.Statement("b", "Another.", False, "x")]
+    assert course.statement_list(said) == "- *One claim.* Holds: 98.00% here.\n- *Another.* Does not hold: x."
+    assert course.statement_list([]) == ""

@@ -71,3 +71,11 @@ def test_papermill_reads_every_parameter_of_the_cell(chapter):
     nb = json.loads((params.NOTEBOOKS / f"{chapter}.ipynb").read_text())
     cell = {"source": params.parameters_cell(nb)}
     assert [p.name for p in PythonTranslator.inspect(cell)] == list(params.defaults(chapter))
+
+
+def test_every_parameter_says_what_it_sets():
+    """The appendix's parameter table reads these comments; every chapter's parameters have one."""
+    for chapter, rules in params.RULES.items():
+        said = params.descriptions(chapter) if rules else {}
+        assert set(said) == set(rules), chapter
+        assert all(said.values()), (chapter, [k for k, v in said.items() if not v])

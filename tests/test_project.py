@@ -8,7 +8,8 @@ from lab3 import params
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-CHAPTERS = ("baseline", "quantization", "pruning", "deployment", "conclusion", "reproducibility")
+CHAPTERS = ("baseline", "quantization", "pruning", "quantizers", "repair", "deployment", "conclusion",
+            "reproducibility")
 
 
 def test_environment_yml_matches_pyproject():
@@ -65,8 +66,9 @@ def test_executed_book_ran_with_parameters_that_pass_their_rules():
 
 def test_book_has_every_chapter_executed():
     toc = yaml.safe_load((ROOT / "book" / "_toc.yml").read_text())
-    files = [toc["root"]] + [c["file"] for c in toc["chapters"]]
+    files = [toc["root"]] + [c["file"] for part in toc["parts"] for c in part["chapters"]]
     assert files == ["intro", *CHAPTERS, "references"]
+    assert [p["caption"] for p in toc["parts"]] == ["Part I: The lab", "Part II: Beyond the lab", "Appendix"]
     assert (ROOT / "book" / "intro.md").is_file() and (ROOT / "book" / "references.md").is_file()
     for chapter in CHAPTERS:
         nb = nbformat.read(ROOT / "book" / f"{chapter}.ipynb", as_version=4)

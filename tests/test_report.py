@@ -21,3 +21,29 @@ def test_checkpoint_prefers_the_parameter_then_lab3_model_then_trains_the_defaul
 def test_number_formats():
     assert report.pct(0.98586) == "98.59%"
     assert report.pp(-0.0041) == "−0.41\u00a0pp" and report.pp(0.012) == "+1.20\u00a0pp"
+
+
+def test_mcnemar_verdict_is_one_rule():
+    assert report.mcnemar_verdict(0.01, 30, 10) == "a real loss"
+    assert report.mcnemar_verdict(0.01, 10, 30) == "a real gain"
+    assert report.mcnemar_verdict(0.05, 30, 10) == "no difference detectable on 5,000 images"
+    assert report.mcnemar_verdict(0.5, 1, 2, images=10_000).endswith("10,000 images")
+
+
+def test_source_is_the_code_that_runs_as_a_python_block():
+    from lab3 import quantize
+
+    text = report.source(quantize.quantize_tensor)
+    assert text.startswith("```python\ndef quantize_tensor(") and text.endswith("\n```")
+    assert "clamp_(-q, q - delta)" in text
+
+
+def test_glue_stores_text_as_markdown_and_numbers_as_they_are(monkeypatch):
+    import myst_nb
+
+    stored = []
+    monkeypatch.setattr(myst_nb, "glue", lambda name, value, display=True: stored.append((name, value, display)))
+    report.glue("t", "**97.45%**")
+    report.glue("n", 0.5)
+    (n1, v1, d1), (n2, v2, d2) = stored
+    assert (n1, v1.data, d1) == ("t", "**97.45%**", False) and (n2, v2, d2) == ("n", 0.5, False)

@@ -130,7 +130,8 @@ def test_results_refuse_unknown_kinds_and_duplicates(tmp_path, monkeypatch):
 def test_committed_book_results_agree_with_the_reference():
     """The results beside the executed notebooks are within tolerance of reference/ (equal on the reference machine)."""
     reference, book = reproduce.load_reference(), reproduce.load_set(None)
-    assert set(reference) == set(book) == {"baseline", "quantization", "pruning", "deployment"}
+    assert set(reference) == set(book) == {"baseline", "quantization", "pruning", "quantizers", "repair",
+                                                "deployment"}
     rows = reproduce.compare(reference, book, TOL)
     assert not reproduce.failures(rows), "\n".join(reproduce.report_lines(rows))
     assert sum(r.status == "agree" for r in rows) > 200

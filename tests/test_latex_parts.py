@@ -1,0 +1,15 @@
+"""The PDF's parts: each part of _toc.yml becomes a LaTeX part before its first chapter."""
+from lab3 import latex_parts, paths
+
+
+def test_parts_of_the_books_toc():
+    got = latex_parts.parts(paths.PROJECT_ROOT / "_toc.yml")
+    assert got == [("baseline", "The lab"), ("quantizers", "Beyond the lab"), ("reproducibility", "Appendix")]
+
+
+def test_a_toc_without_parts_has_none(tmp_path):
+    toc = tmp_path / "_toc.yml"
+    toc.write_text("format: jb-book\nroot: intro\nchapters:\n  - file: a\n")
+    assert latex_parts.parts(toc) == []
+    toc.write_text("format: jb-book\nroot: intro\nparts:\n  - caption: Part II. More\n    chapters:\n      - file: b\n")
+    assert latex_parts.parts(toc) == [("b", "More")]
