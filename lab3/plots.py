@@ -79,7 +79,7 @@ def accuracy_vs_bits_and_q(grid: Sequence[dict[str, Any]], full_accuracy: float)
     axes[1].xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%.4f"))  # as the tables print q
     axes[1].xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     axes[1].set_xticks(sorted({r["q"] for r in grid}))
-    axes[1].tick_params(axis="x", labelrotation=45)
+    axes[1].tick_params(axis="x", labelrotation=60, labelsize=7)  # close q values must not overlap
     for ax in axes:
         ax.axhline(100 * full_accuracy, color="k", lw=0.8, ls=":", label="full precision")
     for ax in axes:
@@ -123,7 +123,7 @@ def histogram_pair(original: torch.Tensor, quantized: torch.Tensor, title: str, 
     lo, hi = float(min(o.min(), q.min())), float(max(o.max(), q.max()))
     levels = np.unique(q)
     axes[0].hist(o, bins=np.linspace(lo, hi, bins), color="#4477aa")
-    axes[1].hist(q, bins=np.linspace(lo, hi, bins), color="#cc6677")
+    _levels(axes[1], q, (hi - lo) / 80)
     axes[0].set(title=f"{title}: original", xlabel="weight value", ylabel="count" + (" (log)" if log else ""))
     axes[1].set(title=f"{title}: quantized ({levels.size} distinct values)", xlabel="weight value")
     for ax in axes:
@@ -132,6 +132,13 @@ def histogram_pair(original: torch.Tensor, quantized: torch.Tensor, title: str, 
         for ax in axes:
             ax.set_yscale("log")
     return fig
+
+
+def _levels(ax: Any, values: np.ndarray, width: float) -> None:
+    """Quantized weights as one bar per level (its count), wide enough to see: histogram bins thinner
+    than a pixel drop some levels from the picture."""
+    levels, counts = np.unique(values, return_counts=True)
+    ax.bar(levels, counts, width=width, color="#cc6677")
 
 
 def histograms_by_bits(original: torch.Tensor, quantized: dict[int, tuple[float, torch.Tensor]]) -> Figure:
@@ -145,7 +152,7 @@ def histograms_by_bits(original: torch.Tensor, quantized: dict[int, tuple[float,
     axes[0].hist(o, bins=edges, color="#4477aa")
     axes[0].set(title="original", ylabel="count (log scale)")
     for ax, (bits, (q, w)) in zip(axes[1:], sorted(quantized.items())):
-        ax.hist(w.detach().flatten().numpy(), bins=edges, color="#cc6677")
+        _levels(ax, w.detach().flatten().numpy(), (hi - lo) / 40)
         ax.set(title=f"{bits} bits, q = {q:.3g}")
     for ax in axes:
         ax.set_yscale("log")
