@@ -5,12 +5,13 @@ Usage: python benchmarks/bench_frontier.py
 """
 from __future__ import annotations
 
-from lab3 import results
+from lab3 import numerics, results
 
 DEEP_COMPRESSION_BYTES, DEEP_COMPRESSION_ACC = 27_000, 0.9842
 
 
 def main() -> None:
+    numerics.pin()
     q = results.load(results.book_path("quantizers"))["values"]
     d = results.load(results.book_path("deployment"))["values"]
     full = q["full_precision/accuracy"]["value"]
@@ -21,9 +22,10 @@ def main() -> None:
         size, acc = d[f"frontier/{label}/bytes"]["value"], d[f"frontier/{label}/accuracy"]["value"]
         secs = d[f"frontier/{label}/finetune_seconds"]["value"]
         reached = size <= DEEP_COMPRESSION_BYTES and acc >= DEEP_COMPRESSION_ACC
-        print(f"1. file <= {DEEP_COMPRESSION_BYTES:,} B at >= {100 * DEEP_COMPRESSION_ACC:.2f}% (chosen on the selection "
-              f"half): {label}, {size:,} B ({size / DEEP_COMPRESSION_BYTES:.2f}x the target) at {100 * acc:.2f}% on the "
-              f"reporting half, fine-tuned in {secs:.0f} s -> {'reached' if reached else 'NOT reached'}")
+        print(f"1. file <= {DEEP_COMPRESSION_BYTES:,} B at >= {100 * DEEP_COMPRESSION_ACC:.2f}% (chosen on the "
+              f"selection half): {label}, {size:,} B ({size / DEEP_COMPRESSION_BYTES:.2f}x the target) at "
+              f"{100 * acc:.2f}% on the reporting half, fine-tuned in {secs:.0f} s -> "
+              f"{'reached' if reached else 'NOT reached'}")
     else:
         print(f"1. no recipe reaches {100 * DEEP_COMPRESSION_ACC:.2f}% on the selection half -> NOT reached")
     accuracies = {k.rsplit("/", 1)[0]: v["value"] for k, v in d.items()
@@ -53,10 +55,12 @@ def main() -> None:
     share, speed = share["value"], speed["value"]
     ceiling = d["machine/gemm_ceiling_macs_per_s/int8"]["value"] / d["machine/peak_macs_per_s/int8"]["value"]
     print(f"3a. best int8 runtime on the 10,000-image pass ({share['runtime']}): {100 * share['value']:.0f}% of the "
-          f"int8 peak (target >= 90%: {share['value'] / 0.9:.2f}x) -> {'reached' if share['value'] >= 0.9 else 'NOT reached'}; "
+          f"int8 peak (target >= 90%: {share['value'] / 0.9:.2f}x) -> "
+          f"{'reached' if share['value'] >= 0.9 else 'NOT reached'}; "
           f"limit measured: PyTorch's best int8 square product reaches {100 * ceiling:.0f}% of that peak")
     floor = speed["floor_s"]
-    print(f"3b. batch 1, full model, <= 0.1 pp loss ({speed['runtime']}, {speed['loss_pp']:+.2f} pp on the reporting half): "
+    print(f"3b. batch 1, full model, <= 0.1 pp loss ({speed['runtime']}, {speed['loss_pp']:+.2f} pp on the "
+          f"reporting half): "
           f"{speed['value']:.1f}x faster than the fastest float32 runtime ({speed['fastest_fp32']}) (target >= 25x: "
           f"{speed['value'] / 25:.2f}x) -> {'reached' if speed['value'] >= 25 else 'NOT reached'}"
           + (f"; limit measured: reading its weights once takes {1e3 * floor:.3f} ms at this machine's bandwidth"

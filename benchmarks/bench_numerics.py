@@ -20,6 +20,7 @@ CHILD = r"""
 import hashlib, json, statistics, time, torch
 from lab3 import data, numerics, paths, train
 from lab3.model import load_model, SimpleDNN
+numerics.pin()
 model = load_model(paths.full_model_path())
 x, _ = data.tensors("test")
 passes = []
@@ -67,7 +68,8 @@ def main() -> None:
     print(f"{'profile':<8} {'kernels':<8} {'test set (s)':>12} {'train step (ms)':>16}  weights after 10 steps")
     for profile, rows in found.items():
         for r in rows:
-            print(f"{profile:<8} {r['capability']:<8} {r['test_pass_s']:>12.3f} {1e3 * r['train_step_s']:>16.1f}  {r['hash']}")
+            print(f"{profile:<8} {r['capability']:<8} {r['test_pass_s']:>12.3f} "
+                  f"{1e3 * r['train_step_s']:>16.1f}  {r['hash']}")
     med = {p: {k: statistics.median(r[k] for r in rows) for k in ("test_pass_s", "train_step_s")}
            for p, rows in found.items()}
     print(f"avx2 / native: test-set pass {med['avx2']['test_pass_s'] / med['native']['test_pass_s']:.2f}x, "

@@ -1,4 +1,5 @@
-"""Benchmark pruning: batch-1 latency and test-set throughput of the full and lab-pruned models, and the sweep's wall time.
+"""Benchmark pruning: batch-1 latency and test-set throughput of the full and lab-pruned models, and the sweep's
+wall time.
 
 Goal: the 0.9-pruned model has at least 30x lower batch-1 latency than the full model.
 Usage: python benchmarks/bench_pruning.py
@@ -9,13 +10,14 @@ import time
 
 import torch
 
-from lab3 import data, evaluate, paths, prune, timing
+from lab3 import data, evaluate, numerics, paths, prune, timing
 from lab3.model import count_parameters, load_model
 
 RATIOS = [0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.92, 0.95]
 
 
 def main() -> None:
+    numerics.pin()
     model = load_model(paths.full_model_path())
     x, y = data.tensors("test")
     start = time.perf_counter()

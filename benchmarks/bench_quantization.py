@@ -14,13 +14,14 @@ import time
 import torch
 from torch.utils.data import DataLoader
 
-from lab3 import data, evaluate, paths, sweep
+from lab3 import data, evaluate, numerics, paths, sweep
 from lab3.cache import ResultCache
 from lab3.model import load_model
 from lab3.quantize import quantize_model
 
 
 def main() -> None:
+    numerics.pin()
     parser = argparse.ArgumentParser()
     parser.add_argument("--q", type=float, nargs="+", default=[0.5, 0.75, 1.0], help="q as multiples of max|w|")
     parser.add_argument("--bits", type=int, nargs="+", default=[2, 4, 8])

@@ -119,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="also write reference/recipe_search.json (the table the baseline chapter shows)")
     args = parser.parse_args(argv)
     numerics.pin()
+    numerics.pin()
     folder = paths.artifacts_dir() / "recipe_search"
     records = []
     for i, recipe in enumerate(FAMILY):
@@ -128,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
         d = distance_of(record["tables"])
         record.update(label=describe(recipe), distance={**asdict(d), "score": d.score, "total": d.total})
         records.append(record)
-        print(f"{i}: {record['label']}: full {record['tables']['full']:.2f}%, max|w| {record['tables']['max_abs']:.2f}, "
+        tables = record["tables"]
+        print(f"{i}: {record['label']}: full {tables['full']:.2f}%, max|w| {tables['max_abs']:.2f}, "
               f"score {d.score:.2f} ({', '.join(f'{k} {v:.2f}' for k, v in d.ratios().items())}), "
               f"{record['train_seconds']:.0f} s", flush=True)
     text = table(records)
@@ -141,8 +143,8 @@ def main(argv: list[str] | None = None) -> int:
                  "max_abs": r["tables"]["max_abs"], "inside_one": r["tables"]["inside_one"], **r["distance"]}
                 for r in records]
         fileio.write_json(paths.PROJECT_ROOT / "reference" / "recipe_search.json",
-                          {"cpu": f"{read_cpu().vendor} {read_cpu().model}", "threads": numerics.threads(), "date": time.strftime("%Y-%m-%d"),
-                           "targets": course.TARGETS, "candidates": rows})
+                          {"cpu": f"{read_cpu().vendor} {read_cpu().model}", "threads": numerics.threads(),
+                           "date": time.strftime("%Y-%m-%d"), "targets": course.TARGETS, "candidates": rows})
     print(text)
     return 0
 

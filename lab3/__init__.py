@@ -1,10 +1,8 @@
-"""lab3: post-training quantization and structured pruning of an MNIST MLP, reproducibly."""
-import logging as _logging
+"""lab3: post-training quantization and structured pruning of an MNIST MLP, reproducibly.
 
-from lab3 import numerics as _numerics
-
-# torch.utils.benchmark imports torch.utils.cpp_extension, whose CUDA_HOME notice is noise on a CPU machine.
-_logging.getLogger("torch.utils.cpp_extension").setLevel(_logging.ERROR)
-_numerics.pin()
+Importing lab3 changes nothing in the process: the numerics settings (MKL's reproducible mode, the thread
+count) are applied by ``lab3.numerics.pin()``, which the entry points (``python -m lab3.*``, the benchmarks)
+and the chapters (``lab3.report.setup()``) call before they compute.
+"""
 
 __version__ = "0.1.0"

@@ -10,6 +10,7 @@ which the reproducibility appendix shows.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import os
@@ -18,12 +19,13 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
-from lab3 import fileio, paths
+from lab3 import fileio, numerics, paths
 from lab3 import params as params_mod
 
 ROOT = paths.PROJECT_ROOT
@@ -115,13 +117,10 @@ def chapter_parameters(chapter: str, override: Path | None) -> dict[str, Any]:
 def chapter_inputs(chapter: str, params: dict[str, Any], model_sha: str) -> str:
     """Hash of everything an executed chapter depends on: its source, parameters, the lab3 modules it imports
     (transitively), the model; the appendix also its inputs, the results files (its timings are excluded on purpose)."""
-    from lab3.cache import code_version
-
-    from lab3 import results
-
     import nbformat
 
-    from lab3.cache import lab3_imports
+    from lab3 import results
+    from lab3.cache import code_version, lab3_imports
 
     cells = nbformat.read(NOTEBOOKS / f"{chapter}.ipynb", as_version=4).cells
     imported = set().union(*(lab3_imports(c.source) for c in cells if c.cell_type == "code"))
@@ -360,7 +359,8 @@ def prepare(stages: Stages) -> str:
         def given_stage() -> str:
             model, meta = read_checkpoint(paths.model_path())
             record["sha256"] = model_sha256(model)
-            return f"given: {_rel(paths.model_path())} ({meta.get('source', 'checkpoint')}, sha256 {record['sha256'][:16]})"
+            source = meta.get("source", "checkpoint")
+            return f"given: {_rel(paths.model_path())} ({source}, sha256 {record['sha256'][:16]})"
 
         stages.run("full-size model", given_stage)
         return record["sha256"]
@@ -401,6 +401,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--date", default="", help="title page: date (default: the day of the build)")
     args = parser.parse_args(argv)
     os.environ.update(BUILD_ENV)
+    numerics.pin()  # the environment the chapters' kernels inherit (their report.setup() pins threads again)
     if args.data_only:
         from lab3 import data
 
@@ -424,7 +425,7 @@ def main(argv: list[str] | None = None) -> int:
             stages.run("TeX toolchain", check_tex)
         for chapter in CHAPTERS:
             params = chosen[chapter]
-            stages.run(f"chapter: {chapter}", lambda c=chapter, p=params: run_chapter(c, p, model_sha, args.force))
+            stages.run(f"chapter: {chapter}", functools.partial(run_chapter, chapter, params, model_sha, args.force))
         config = book_config(title)
         stages.run("HTML book", lambda: build_book("html", BOOK / "_build" / ".lab3-html", HTML_INDEX, args.force,
                                                    config))
@@ -435,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except Exception as exc:  # papermill's execution error names the failing cell
         if getattr(exc, "ename", None) == "ParameterError":  # a chapter refused a parameter: its one line is enough
-            print(f"error: {exc.evalue}", file=sys.stderr)
+            print(f"error: {getattr(exc, 'evalue', exc)}", file=sys.stderr)
             return 2
         print(f"error: {type(exc).__name__}: {str(exc)[-3000:]}", file=sys.stderr)
         return 1

@@ -3,8 +3,8 @@
 A key is the sha256 of the point's parameters, the model's weight hash and the hash of the lab3 code that
 computes it (the module named by the caller and everything it imports, found from the import graph), so a
 changed quantizer or model never reuses a stale number, a changed plot or sentence reuses every one, an
-unchanged rebuild recomputes nothing, and an interrupted sweep resumes where it stopped. ``LAB3_CACHE=0`` turns it off (the
-regression checks do that, so nbval always recomputes).
+unchanged rebuild recomputes nothing, and an interrupted sweep resumes where it stopped. ``LAB3_CACHE=0`` turns it
+off (the regression checks do that, so nbval always recomputes).
 """
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ import ast
 import hashlib
 import json
 import os
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import torch
 

@@ -10,8 +10,9 @@ defined here.
 from __future__ import annotations
 
 import statistics
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Any
 
 FULL_ACCURACY = 98.59           # % on the 10,000 test images
 INSIDE_ONE = 0.999953513124833  # share of all weights with |w| < 1
@@ -69,35 +70,37 @@ class Distance:
 
 def must_match_points() -> list[tuple[str, float | tuple[float, int]]]:
     """The seed points at >= 95% accuracy, as ("quantization", (q, bits)) or ("pruning", ratio)."""
-    quant = [("quantization", k) for k, v in QUANTIZATION.items() if k[1] in DISTANCE_BITS and v >= MUST_MATCH_FROM]
-    prune = [("pruning", r) for r, v in PRUNING_ACCURACY.items() if v >= MUST_MATCH_FROM]
-    return quant + prune
+    points: list[tuple[str, float | tuple[float, int]]] = [
+        ("quantization", k) for k, v in QUANTIZATION.items() if k[1] in DISTANCE_BITS and v >= MUST_MATCH_FROM]
+    points += [("pruning", r) for r, v in PRUNING_ACCURACY.items() if v >= MUST_MATCH_FROM]
+    return points
 
 
 def distance(full_accuracy: float, quantization: Mapping[tuple[float, int], float],
              pruning: Mapping[float, float]) -> Distance:
     """Distance of a model's lab tables (accuracies in %, keyed like ``QUANTIZATION`` and ``PRUNING_ACCURACY``)."""
-    missing = [k for k in QUANTIZATION if k[1] in DISTANCE_BITS and k not in quantization]
+    missing: list[float | tuple[float, int]] = [
+        k for k in QUANTIZATION if k[1] in DISTANCE_BITS and k not in quantization]
     missing += [r for r in PRUNING_RATIOS if r not in pruning]
     if missing:
         raise ValueError(f"the distance needs every seed point; missing {missing[:5]}")
     dq = {k: abs(quantization[k] - v) for k, v in QUANTIZATION.items() if k[1] in DISTANCE_BITS}
     dp = {r: abs(pruning[r] - v) for r, v in PRUNING_ACCURACY.items()}
-    must = [dq[k] if kind == "quantization" else dp[k] for kind, k in must_match_points()]  # type: ignore[index]
+    must = [dq[k] if isinstance(k, tuple) else dp[k] for _, k in must_match_points()]  # (q, bits) or a ratio
     return Distance(full=abs(full_accuracy - FULL_ACCURACY), must_match_max=max(must),
                     quant_median=statistics.median(dq.values()), pruning_median=statistics.median(dp.values()))
 
 
-def whole_accuracy(row: Mapping[str, object]) -> float:
+def whole_accuracy(row: Mapping[str, Any]) -> float:
     """A split sweep row's accuracy on the whole test set, in %, as the seed measured it."""
     correct = row["whole_correct"] if "whole_correct" in row else row["correct"]
-    total = (int(row["select_total"]) + int(row["total"])) if "whole_correct" in row else int(row["total"])  # type: ignore[arg-type]
-    return 100 * int(correct) / total  # type: ignore[arg-type]
+    total = (int(row["select_total"]) + int(row["total"])) if "whole_correct" in row else int(row["total"])
+    return 100 * int(correct) / total
 
 
-def quantization_table(rows: list[Mapping[str, object]]) -> list[dict[str, object]]:
+def quantization_table(rows: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """One row per seed point of the q × l grid: the course's accuracy, this run's (whole test set), the difference."""
-    ours = {(round(float(r["q"]), 6), int(r["bits"])): whole_accuracy(r) for r in rows}  # type: ignore[arg-type]
+    ours = {(round(float(r["q"]), 6), int(r["bits"])): whole_accuracy(r) for r in rows}
     out = []
     for (q, bits), seed in QUANTIZATION.items():
         mine = ours.get((round(q, 6), bits))
@@ -105,17 +108,19 @@ def quantization_table(rows: list[Mapping[str, object]]) -> list[dict[str, objec
     return out
 
 
-def pruning_table(rows: list[Mapping[str, object]], seconds: Mapping[float, float] | None = None) -> list[dict[str, object]]:
+def pruning_table(rows: list[Mapping[str, Any]],
+                  seconds: Mapping[float, float] | None = None) -> list[dict[str, Any]]:
     """One row per seed ratio: parameters and accuracy, the course's and this run's, and time relative to ratio 0.2."""
-    ours = {round(float(r["ratio"]), 6): r for r in rows}  # type: ignore[arg-type]
+    ours = {round(float(r["ratio"]), 6): r for r in rows}
     out = []
     for ratio in PRUNING_RATIOS:
         r = ours.get(round(ratio, 6))
         mine = None if r is None else whole_accuracy(r)
-        row: dict[str, object] = {
+        row: dict[str, Any] = {
             "ratio": ratio, "seed_parameters": PRUNING_PARAMETERS[ratio],
-            "parameters": None if r is None else int(r["parameters"]),  # type: ignore[call-overload]
-            "seed": PRUNING_ACCURACY[ratio], "ours": mine, "diff": None if mine is None else mine - PRUNING_ACCURACY[ratio],
+            "parameters": None if r is None else int(r["parameters"]),
+            "seed": PRUNING_ACCURACY[ratio], "ours": mine,
+            "diff": None if mine is None else mine - PRUNING_ACCURACY[ratio],
             "seed_time_ratio": PRUNING_SECONDS[ratio] / PRUNING_SECONDS[PRUNING_RATIOS[0]]}
         if seconds is not None and ratio in seconds and PRUNING_RATIOS[0] in seconds:
             row["time_ratio"] = seconds[ratio] / seconds[PRUNING_RATIOS[0]]
@@ -133,8 +138,8 @@ class Statement:
     evidence: str
 
 
-def statements(full: float, inside_one: float, quant: list[dict[str, object]],
-               pruning: list[dict[str, object]], close_pp: float = 0.5) -> list[Statement]:
+def statements(full: float, inside_one: float, quant: list[dict[str, Any]],
+               pruning: list[dict[str, Any]], close_pp: float = 0.5) -> list[Statement]:
     """Check the lab's statements on this run's whole-test-set numbers (``quantization_table``/``pruning_table``).
 
     ``close_pp``: how near full precision counts as 'no loss' (the lab's plots are read by eye; 0.5 pp is the
@@ -146,25 +151,25 @@ def statements(full: float, inside_one: float, quant: list[dict[str, object]],
                          f"{100 * inside_one:.3f}% of the weights"))
     four = {qq: a for (qq, b), a in q.items() if b == 4}
     if four:
-        best_q = max(four, key=lambda k: four[k])  # type: ignore[arg-type]
+        best_q = max(four, key=lambda k: four[k])
         out.append(Statement("best_q_low_bits", "Below 8 bits the best q of the lab's grid is 0.8.", best_q == 0.8,
                              f"best q at 4 bits: {best_q:g} ({four[best_q]:.2f}%)"))
     eight = {qq: a for (qq, b), a in q.items() if b == 8 and qq >= 1.0}
     if eight:
-        worst = min(eight.values())  # type: ignore[type-var]
+        worst = min(eight.values())
         out.append(Statement("eight_bits_enough", "From 8 bits on (q ≥ 1) accuracy approaches full precision.",
                              full - worst <= close_pp, f"8 bits, q ≥ 1: at worst {worst:.2f}% vs {full:.2f}%"))
     if p:
         upto = [a for r, a in p.items() if r <= 0.9]
         above = [a for r, a in p.items() if r > 0.9]
-        holds = bool(upto and above) and full - min(upto) <= 1.0 and full - min(above) > 1.0  # type: ignore[type-var]
+        holds = bool(upto and above) and full - min(upto) <= 1.0 and full - min(above) > 1.0
         out.append(Statement("pruning_cliff", "Pruning costs accuracy only for ratios above 0.9.", holds,
-                             f"worst at ratio ≤ 0.9: {min(upto):.2f}%; worst above 0.9: "  # type: ignore[type-var]
-                             f"{min(above) if above else float('nan'):.2f}% (full {full:.2f}%)"))  # type: ignore[type-var]
+                             f"worst at ratio ≤ 0.9: {min(upto):.2f}%; worst above 0.9: "
+                             f"{min(above) if above else float('nan'):.2f}% (full {full:.2f}%)"))
         flat = [a for r, a in p.items() if r <= 0.7]
         out.append(Statement("pruning_flat", "Up to ratio 0.7 pruning leaves the accuracy unchanged.",
-                             bool(flat) and full - min(flat) <= close_pp,  # type: ignore[type-var]
-                             f"worst at ratio ≤ 0.7: {min(flat):.2f}% (full {full:.2f}%)"))  # type: ignore[type-var]
+                             bool(flat) and full - min(flat) <= close_pp,
+                             f"worst at ratio ≤ 0.7: {min(flat):.2f}% (full {full:.2f}%)"))
     return out
 
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 
-from lab3 import calibrate, data, evaluate, fileio, holdout, pack, paths, timing
+from lab3 import calibrate, data, evaluate, fileio, holdout, numerics, pack, paths, timing
 from lab3.cache import ResultCache, tensor_key
 from lab3.distill import DistillConfig, distill, teacher_logits, training_set
 from lab3.gptq import gptq_quantize
@@ -144,7 +145,7 @@ def sweep(model: SimpleDNN, configs: Sequence[Config], images: torch.Tensor, lab
 
 def pareto_front(points: Sequence[dict[str, Any]], cost: str) -> list[dict[str, Any]]:
     """Points no other point beats on both ``cost`` (lower) and accuracy (higher), sorted by cost."""
-    front = []
+    front: list[dict[str, Any]] = []
     for p in sorted(points, key=lambda p: (p[cost], -p["accuracy"])):
         if not front or p["accuracy"] > front[-1]["accuracy"]:
             front.append(p)
@@ -216,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     ex.add_argument("--bits", type=int, help="weight bits, 2..8")
     ex.add_argument("--finetune-epochs", type=int, default=None, help="distillation epochs (0: none)")
     args = parser.parse_args(argv)
+    numerics.pin()
     try:
         return _export_cli(args)
     except (ValueError, FileNotFoundError) as exc:

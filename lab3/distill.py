@@ -14,8 +14,9 @@ from __future__ import annotations
 import copy
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
+from typing import TypeVar
 
 import torch
 from torch import nn
@@ -36,7 +37,7 @@ class DistillConfig:
     alpha: float = 0.9  # weight of the distillation loss; 1 - alpha on the labels
     seed: int = 0
 
-    def validate(self) -> "DistillConfig":
+    def validate(self) -> DistillConfig:
         """Raise ``ValueError`` naming the first out-of-range field."""
         ok = {"epochs": self.epochs >= 1, "batch_size": self.batch_size >= 1,
               "lr": math.isfinite(self.lr) and self.lr > 0, "temperature": self.temperature > 0,
@@ -54,9 +55,12 @@ def teacher_logits(teacher: nn.Module, images: torch.Tensor, batch_size: int = 2
     return torch.cat([teacher(images[i:i + batch_size]) for i in range(0, images.shape[0], batch_size)])
 
 
-def distill(student: nn.Module, images: torch.Tensor, labels: torch.Tensor, targets: torch.Tensor,
+M = TypeVar("M", bound=nn.Module)
+
+
+def distill(student: M, images: torch.Tensor, labels: torch.Tensor, targets: torch.Tensor,
             config: DistillConfig = DistillConfig(),
-            weights: Mapping[str, nn.Module] | None = None) -> tuple[nn.Module, float]:
+            weights: Mapping[str, nn.Module] | None = None) -> tuple[M, float]:
     """Fine-tune a copy of ``student`` on (images, labels) towards teacher logits ``targets``; (model, seconds).
 
     ``weights``: layer name -> parametrization of that layer's weight during fine-tuning (e.g.

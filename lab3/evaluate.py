@@ -1,5 +1,8 @@
-"""Test-set accuracy in one bare forward pass over tensors, with the lab's device choice."""
+"""Test-set accuracy in one bare forward pass over tensors (the lab's device choice); models as inference callables."""
 from __future__ import annotations
+
+from collections.abc import Callable, Sized
+from typing import cast
 
 import torch
 from torch import nn
@@ -15,7 +18,7 @@ def _as_tensors(data: Dataset | tuple[torch.Tensor, torch.Tensor]) -> tuple[torc
     if isinstance(data, tuple) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data):
         x, y = data
     elif isinstance(data, Dataset):
-        items = [data[i] for i in range(len(data))]
+        items = [data[i] for i in range(len(cast(Sized, data)))]  # torch's Dataset stub has no __len__
         x = torch.stack([it[0] for it in items])
         y = torch.as_tensor([int(it[1]) for it in items])
     else:
@@ -55,3 +58,15 @@ def accuracy(model: nn.Module, data: Dataset | tuple[torch.Tensor, torch.Tensor]
     if y.numel() == 0:
         raise ValueError("data is empty")
     return count_correct(model, x, y) / y.numel()
+
+
+def torch_runner(model: nn.Module | Callable[[torch.Tensor], torch.Tensor]) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Wrap a PyTorch model (or a compiled one) as a callable images -> logits under inference mode."""
+    if isinstance(model, nn.Module):
+        model.eval()
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            return model(x)
+
+    return run

@@ -16,10 +16,10 @@ from pathlib import Path
 
 from torch import nn
 
-from lab3 import data, timing
+from lab3 import data, numerics, timing
+from lab3.evaluate import torch_runner
 from lab3.model import load_model
 from lab3.pack import load_packed
-from lab3.runtimes import torch_runner
 
 
 def time_pytorch_fp32(file: str | os.PathLike, min_run_time: float = 1.0, timeout: float = 600) -> dict[str, float]:
@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("file", type=Path)
     ap.add_argument("--min-run-time", type=float, default=1.0)
     args = ap.parse_args(argv)
+    numerics.pin()
     model = _load_any(args.file).eval()
     x, _ = data.tensors("test")
     run = torch_runner(model)

@@ -17,9 +17,10 @@ set and the report the other half (``lab3.holdout``).
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
@@ -117,7 +118,8 @@ def sweep(model: SimpleDNN, recipes: Sequence[Recipe], images: torch.Tensor, lab
                  "min_run_time": min_run_time}
         path = folder / f"candidate-{cache.key(parts)[:12]}.safetensors"
 
-        def compute() -> dict[str, Any]:
+        def compute(recipe: Recipe = recipe, calibration: torch.Tensor = calibration,
+                    path: Path = path) -> dict[str, Any]:  # bound now: called in this iteration
             if not shared:
                 shared["train"] = training_set()
                 shared["teacher"] = teacher_logits(model, shared["train"][0])

@@ -11,7 +11,7 @@ Layers are done in order, each one fed by the already-quantized layers before it
 from __future__ import annotations
 
 import copy
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 from torch import nn

@@ -9,8 +9,9 @@ right (``stats.hits_record``), so both halves come from one evaluation.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch

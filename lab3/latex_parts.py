@@ -3,9 +3,10 @@
 Jupyter Book 1 turns ``parts:`` into toctree captions. Sphinx's LaTeX builder shows those only as the name
 of the table of contents (the first caption replaces "Contents"), so the PDF had no parts. This puts a
 ``\\part`` before the first chapter of each part in the assembled LaTeX document ("Part I: The lab" becomes
-LaTeX's "Part I" with the title "The lab") and keeps the table of contents called "Contents" (Sphinx
-would name it after the first caption). ``_config.yml``'s preamble sets a part as a heading above its
-first chapter rather than a page of its own. The HTML book is unchanged: its sidebar shows the captions.
+LaTeX's numbered "Part I" with the title "The lab"; a caption without "Part N:", such as "Appendix", an
+unnumbered ``\\part*``) and keeps the table of contents called "Contents" (Sphinx would name it after the
+first caption). ``_config.yml``'s preamble sets a part as a heading above its first chapter, on a new page
+only when little of the page is left. The HTML book is unchanged: its sidebar shows the captions.
 """
 from __future__ import annotations
 
@@ -18,15 +19,24 @@ import yaml
 PART_PREFIX = re.compile(r"^Part [IVX]+\s*[:.]\s*")
 
 
-def parts(toc_file: Path) -> list[tuple[str, str]]:
-    """(first file, LaTeX part title) for each part of a ``_toc.yml``; [] when it has no parts."""
+def parts(toc_file: Path) -> list[tuple[str, str, bool]]:
+    """(first file, LaTeX part title, numbered) for each part of a ``_toc.yml``; [] when it has no parts.
+
+    A caption that starts with "Part N:" is a numbered part; any other ("Appendix") is unnumbered.
+    """
     toc = yaml.safe_load(toc_file.read_text()) or {}
     out = []
     for part in toc.get("parts", []):
         chapters = part.get("chapters") or []
-        if chapters and part.get("caption"):
-            out.append((str(chapters[0]["file"]), PART_PREFIX.sub("", str(part["caption"]))))
+        caption = str(part.get("caption") or "")
+        if chapters and caption:
+            out.append((str(chapters[0]["file"]), PART_PREFIX.sub("", caption), bool(PART_PREFIX.match(caption))))
     return out
+
+
+def part_command(title: str, numbered: bool) -> str:
+    """The LaTeX that opens a part: ``\\part{title}``, or ``\\part*{title}`` for an unnumbered one."""
+    return f"\\part{'' if numbered else '*'}{{{title}}}\n"
 
 
 def _insert_parts(app: Any, doctree: Any, docname: str) -> None:
@@ -36,11 +46,11 @@ def _insert_parts(app: Any, doctree: Any, docname: str) -> None:
     from docutils import nodes
     from sphinx import addnodes
 
-    first = dict(parts(Path(app.srcdir) / "_toc.yml"))
+    first = {file: (title, numbered) for file, title, numbered in parts(Path(app.srcdir) / "_toc.yml")}
     for node in list(doctree.findall(addnodes.start_of_file)):
-        title = first.get(node.get("docname", ""))
-        if title:
-            node.parent.insert(node.parent.index(node), nodes.raw("", f"\\part{{{title}}}\n", format="latex"))
+        part = first.get(node.get("docname", ""))
+        if part:
+            node.parent.insert(node.parent.index(node), nodes.raw("", part_command(*part), format="latex"))
 
 
 def _keep_contents_name(app: Any) -> None:

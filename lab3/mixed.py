@@ -7,7 +7,7 @@ time, while the whole file, scales and biases included, stays within the budget.
 """
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 
 def average_bits(layer_bits: Mapping[str, int], weights: Mapping[str, int], side_bits: int) -> float:

@@ -13,8 +13,9 @@ import json
 import os
 import pickle
 import zipfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -33,6 +34,8 @@ class SimpleDNN(nn.Module):
 
     ``inputs`` (optional) lists the pixels fc1 reads, in increasing order: a model that drops pixels which carry
     no information still takes whole 28×28 images, and the list travels with its weights (a buffer)."""
+
+    inputs: torch.Tensor | None  # a registered buffer (None: every pixel)
 
     def __init__(self, hidden: Sequence[int] = LAB_HIDDEN, in_features: int = IN_FEATURES,
                  num_classes: int = NUM_CLASSES, inputs: Sequence[int] | torch.Tensor | None = None) -> None:
@@ -196,7 +199,7 @@ _COURSE_CLASSES = (
 )
 
 
-def _course_safe_globals() -> list[tuple[type, str]]:
+def _course_safe_globals() -> list[Any]:
     return [(type(name.replace(".", "_"), (_PickledObject,), {"pickled_name": name}), name)
             for name in _COURSE_CLASSES]
 

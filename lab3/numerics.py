@@ -16,8 +16,10 @@ differ in their last bits are checked against the reference within stated tolera
 - ``avx2``: the old pins (``MKL_CBWR=AVX2,STRICT``, ATen and oneDNN at AVX2). On an AVX-512 CPU it gives
   other bits than ``native``: exactly what running on another machine does, so it emulates one.
 
-The libraries read these variables lazily, so setting them when lab3 is imported works as long as no
-tensor op ran before. A variable the user already set is left alone (``os.environ.setdefault``).
+The libraries read these variables lazily, so ``pin()`` works as long as no tensor op ran before it. Importing
+lab3 sets nothing: the entry points (``python -m lab3.*``, the benchmarks) and the chapters
+(``lab3.report.setup()``) call ``pin()`` first. A variable the user already set is left alone
+(``os.environ.setdefault``).
 """
 from __future__ import annotations
 

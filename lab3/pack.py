@@ -6,16 +6,17 @@ for the smallest files: ``side="float16"``), and, for a model that reads only so
 Its metadata, one JSON document with sorted keys under the key ``lab3``, has what rebuilds the model,
 even a pruned one with smaller layers, and the sha256 of the rebuilt weights. (One key, because
 safetensors writes a metadata dict in a per-process random order; with one key the same model gives
-the same bytes in every run, so a file's sha256 can be checked by a reader.) safetensors holds no pickle, so loading a file runs no code;
-anything that does not check out is a ``ValueError`` naming the file.
+the same bytes in every run, so a file's sha256 can be checked by a reader.) safetensors holds no pickle, so
+loading a file runs no code; anything that does not check out is a ``ValueError`` naming the file.
 """
 from __future__ import annotations
 
 import json
 import lzma
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import torch

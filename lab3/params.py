@@ -13,14 +13,16 @@ from __future__ import annotations
 import ast
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from lab3 import paths
 
 NOTEBOOKS = paths.PROJECT_ROOT / "notebooks"
 
-HOW_TO_PASS_LISTS = 'from the command line pass lists with papermill -y "NAME: [2, 4, 8]" or -f my.yaml (-p passes text)'
+HOW_TO_PASS_LISTS = ('from the command line pass lists with papermill -y "NAME: [2, 4, 8]" or -f my.yaml '
+                     '(-p passes text)')
 
 
 class ParameterError(ValueError):
@@ -89,7 +91,8 @@ RULES: dict[str, dict[str, tuple[str, Callable[[Any], bool]]]] = {
     "quantization": {
         "model_path": MODEL_PATH, "lab_q_values": list_of(number(0, lo_open=True)),
         "bits_values": list_of(number(1, 16, whole=True)), "q_unit": one_of("max_abs", "absolute"),
-        "q_values": list_of(number(0, lo_open=True)), "q_quantiles": list_of(number(0, 1, lo_open=True), nonempty=False),
+        "q_values": list_of(number(0, lo_open=True)),
+        "q_quantiles": list_of(number(0, 1, lo_open=True), nonempty=False),
         "quantize_bias": BOOL, "tolerance_pp": TOLERANCE, "histogram_bits": list_of(BITS),
     },
     "pruning": {
@@ -98,7 +101,8 @@ RULES: dict[str, dict[str, tuple[str, Callable[[Any], bool]]]] = {
     },
     "quantizers": {
         "model_path": MODEL_PATH, "method_bits": list_of(BITS), "q_unit": one_of("max_abs", "absolute"),
-        "q_values": list_of(number(0, lo_open=True)), "q_quantiles": list_of(number(0, 1, lo_open=True), nonempty=False),
+        "q_values": list_of(number(0, lo_open=True)),
+        "q_quantiles": list_of(number(0, 1, lo_open=True), nonempty=False),
         "quantize_bias": BOOL, "percentile": number(0, 100, lo_open=True), "calibration_images": IMAGES, "seed": SEED,
         "packed_bits": list_of(BITS), "mixed_budgets": list_of(number(2, 8, lo_open=True)),
     },

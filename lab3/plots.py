@@ -1,16 +1,15 @@
 """The report's figures. Each function takes results (lists of dicts or tensors) and returns a Figure."""
 from __future__ import annotations
 
-
 from collections import defaultdict
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any, cast
 
 import matplotlib
 import matplotlib.lines
 import matplotlib.patches
-import matplotlib.ticker
-
 import matplotlib.pyplot as plt
+import matplotlib.ticker
 import numpy as np
 import torch
 from matplotlib.figure import Figure
@@ -18,7 +17,7 @@ from matplotlib.figure import Figure
 from lab3.stats import selected
 
 WIDTH = 7.0  # inches: fits the PDF's text width at 100%
-STYLE = {
+STYLE: dict[str, Any] = {
     "figure.dpi": 110, "savefig.dpi": 110, "font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9,
     "legend.fontsize": 8, "xtick.labelsize": 8, "ytick.labelsize": 8, "axes.grid": True, "grid.alpha": 0.3,
     "figure.constrained_layout.use": True, "pdf.fonttype": 42,
@@ -27,7 +26,7 @@ STYLE = {
 
 def use_style() -> None:
     """Apply the report's matplotlib style (sizes chosen for a 7-inch text width)."""
-    matplotlib.rcParams.update(STYLE)
+    cast(Any, matplotlib.rcParams).update(STYLE)  # the stub's keys are literals; STYLE's are checked at run time
 
 
 def _pct(values: Sequence[float]) -> np.ndarray:
@@ -332,14 +331,16 @@ def answers(rows: Sequence[dict[str, Any]], reference: dict[str, Any] | None = N
     for i, r in enumerate(rows):
         a = r["acc"]
         y = 100 * a["accuracy"]
-        ax.errorbar([r["bytes"]], [y], yerr=[[y - 100 * a["ci_low"]], [100 * a["ci_high"] - y]], marker="os^vDph"[i % 7],
+        ax.errorbar([r["bytes"]], [y], yerr=[[y - 100 * a["ci_low"]], [100 * a["ci_high"] - y]],
+                    marker="os^vDph"[i % 7],
                     ms=6, capsize=3, label=r["model"])
     if reference:
         ax.scatter([reference["bytes"]], [100 * reference["accuracy"]], marker="*", s=120, color="crimson", zorder=5,
                    label=reference["label"])
     ax.set(xscale="log", xlabel="size (bytes, log scale)", ylabel="test accuracy (%, reporting half)",
            title="Size and accuracy of the answers")
-    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=1, frameon=False)  # one per line: no wraps
+    # one entry per line: no wraps
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=1, frameon=False)
     return fig
 
 
@@ -353,7 +354,8 @@ def accuracy_vs_bits_per_weight(uniform: Sequence[dict[str, Any]], mixed_rows: S
         ax.errorbar([r["bpw"] for r in rows], _pct([r["accuracy"] for r in rows]), yerr=_errorbars(rows),
                     marker=marker, ms=5, capsize=3, ls="-" if marker == "o" else "none", label=label)
         for r in rows:
-            ax.annotate(r["tag"], (r["bpw"], 100 * r["accuracy"]), textcoords="offset points", xytext=(6, -10), fontsize=7)
+            ax.annotate(r["tag"], (r["bpw"], 100 * r["accuracy"]), textcoords="offset points", xytext=(6, -10),
+                        fontsize=7)
     ax.axhline(100 * full_accuracy, color="k", lw=0.8, ls=":", label="full precision")
     ax.axhline(100 * full_accuracy - 1, color="grey", lw=0.8, ls="--", label="full precision − 1 pp")
     ax.margins(x=0.08)

@@ -12,16 +12,18 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from lab3 import pack
+from lab3 import numerics, pack
 from lab3.data import normalize
-from lab3.runtimes import ort_runner, ort_session, torch_runner
+from lab3.evaluate import torch_runner
+from lab3.runtimes import ort_runner, ort_session
 
 MAX_PIXELS = 40_000_000   # larger images are refused before decoding (decompression bombs)
 INK_BOX = 20              # MNIST: the digit's longer side is 20 pixels inside the 28x28 frame
@@ -105,7 +107,8 @@ def read_inputs(files: Sequence[str | Path], preprocess: bool = True) -> tuple[t
                 raise ValueError(f"{path}: not a readable .npy array without pickle ({str(exc)[:120]})") from None
             arr = arr[None] if arr.ndim == 2 else arr
             if arr.ndim != 3 or arr.shape[1:] != (FRAME, FRAME) or arr.dtype != np.uint8:
-                raise ValueError(f"{path}: expected uint8 of shape (28, 28) or (N, 28, 28), got {arr.dtype} {arr.shape}")
+                raise ValueError(f"{path}: expected uint8 of shape (28, 28) or (N, 28, 28), "
+                                 f"got {arr.dtype} {arr.shape}")
             batches.append(torch.from_numpy(arr.copy()))
             names += [f"{path.name}[{i}]" for i in range(arr.shape[0])]
         else:
@@ -149,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON list instead of text")
     parser.add_argument("images", nargs="+", type=Path, help="image files (PNG, JPEG, ...) or .npy uint8 batches")
     args = parser.parse_args(argv)
+    numerics.pin()
     try:
         start = time.perf_counter()
         found = predict(args.model, args.images, preprocess=not args.no_preprocess)

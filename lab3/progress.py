@@ -1,7 +1,8 @@
 """Progress bars: one switch for every long loop of the package."""
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from tqdm import tqdm
 

@@ -118,18 +118,21 @@ def prune_model(model: SimpleDNN, ratio: float, rule: Rule = "lab", importance: 
     biases = [model.fc1.bias, model.fc2.bias, model.fc3.bias, model.fc4.bias]
     w = [t.detach().clone() for t in weights]
     b = [t.detach().clone() for t in biases]
-    original_io = layer_io(model, calibration) if needs_data else None
+    calib = calibration if needs_data else None
+    original_io = layer_io(model, calib) if calib is not None else None
     for i in range(3):
         # before the first cut the network is the original one: reuse its activations
-        io = (original_io if i == 0 else layer_io(_assemble(w, b), calibration)) if needs_data else None
+        io = (original_io if i == 0 else layer_io(_assemble(w, b), calib)) if calib is not None else None
         if importance == "l2":
             scores = torch.norm(w[i], 2, dim=1)
         else:
+            assert io is not None  # activation importance has calibration data (checked above)
             rms = io[i + 1][0].double().pow(2).mean(dim=0).sqrt()
             scores = (rms * torch.norm(w[i + 1].double(), 2, dim=0)).float()
         mask = keep_mask(scores, ratio, rule)
         w[i], b[i], w[i + 1] = w[i][mask], b[i][mask], w[i + 1][:, mask]
         if repair:
+            assert io is not None and original_io is not None  # repair has calibration data (checked above)
             kept_inputs = io[i + 1][0][:, mask]
             w[i + 1], b[i + 1] = least_squares_layer(kept_inputs, original_io[i + 1][1], ridge)
     return _assemble(w, b)

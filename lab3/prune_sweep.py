@@ -5,7 +5,8 @@ from run to run (the report shows both, but only the former are regression-check
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch.utils.data import Dataset
@@ -18,7 +19,7 @@ from lab3.progress import bar
 from lab3.prune import prune_model
 from lab3.stats import hits_record, selected, within
 
-METHODS = {
+METHODS: dict[str, dict[str, Any]] = {
     "lab: L2 norm": dict(importance="l2", repair=False),
     "activation × outgoing norm": dict(importance="activation", repair=False),
     "L2 norm + repair": dict(importance="l2", repair=True),

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable, Literal
+from typing import Literal
 
 import torch
 from torch import nn
@@ -158,7 +159,8 @@ def _mse_clip(w: torch.Tensor, granularity: Granularity, qmin: int, qmax: int, g
         nonlocal best_err, best_frac
         scale = _scale_for(amax * frac, qmax)
         err = torch.round(w / scale).clamp_(qmin, qmax).mul_(scale).sub_(w).square_()
-        err = err.sum(dtype=torch.float64) if granularity == "tensor" else err.sum(dim=1, keepdim=True, dtype=torch.float64)
+        err = (err.sum(dtype=torch.float64) if granularity == "tensor"
+               else err.sum(dim=1, keepdim=True, dtype=torch.float64))
         better = err < best_err
         best_err = torch.where(better, err, best_err)
         best_frac = torch.where(better, frac, best_frac)

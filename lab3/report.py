@@ -7,11 +7,11 @@ from __future__ import annotations
 import logging
 import os
 import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
-
-from lab3 import paths, plots
+from lab3 import numerics, paths, plots
 
 NBSP = "\u00a0"  # keeps a number with its unit, and an interval in one piece, when a table cell wraps
 
@@ -34,7 +34,9 @@ def checkpoint(model_path: str | os.PathLike | None = None) -> Path:
 
 
 def setup() -> None:
-    """Notebook setup: figure style, PNG + PDF figure outputs (vector figures for LaTeX), quiet libraries."""
+    """Notebook setup: the numerics pins, figure style, PNG + PDF figure outputs (vector figures for LaTeX), quiet
+    libraries."""
+    numerics.pin()  # before the chapter computes anything: the same bits as every other run on this machine
     plots.use_style()
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.filterwarnings("ignore", category=UserWarning, module="torch")
@@ -114,7 +116,8 @@ def show_parameters(params: dict[str, Any], defaults: dict[str, Any] | None = No
             for k, v in params.items()]
     changed = sum(defaults.get(k) != v for k, v in params.items())
     note = f", {changed} changed from the defaults" if changed else ", all at their defaults"
-    show_table(rows, [("name", "parameter", ""), ("value", "value", "")], caption=f"Parameters of this chapter's run{note}.",
+    show_table(rows, [("name", "parameter", ""), ("value", "value", "")],
+               caption=f"Parameters of this chapter's run{note}.",
                name=name)
 
 

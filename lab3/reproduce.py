@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from lab3 import fileio, paths, results
+from lab3 import fileio, numerics, paths, results
 from lab3.model import model_sha256, read_checkpoint
 from lab3.results import load_tolerances
 
@@ -39,7 +39,7 @@ NBVAL_FLAGS = ("--nbval-current-env", "--nbval-sanitize-with", "tests/nbval_sani
 
 @dataclass(frozen=True)
 class Row:
-    """One result compared: ``status`` is agree, tied (a choice among the other's candidates), differ, missing or info."""
+    """One result compared: ``status`` is agree, tied (a choice among the other's candidates), differ, missing, info."""
 
     chapter: str
     name: str
@@ -166,9 +166,10 @@ def summary(rows: list[Row]) -> str:
     """One line: how many results agree, are tied, differ."""
     count = {s: sum(r.status == s for r in rows) for s in ("agree", "tied", "differ", "missing", "info", "skipped")}
     tied = f"{count['tied']} choice{'s' if count['tied'] != 1 else ''} among tied candidates"
-    text = (f"{len(rows)} results: {count['agree']} agree, {tied}, {count['differ']} differ, {count['missing']} missing, "
-            f"{count['info']} not compared (timings and the like)")
-    return text + (f", {count['skipped']} in chapters run with other parameters (not compared)" if count["skipped"] else "")
+    text = (f"{len(rows)} results: {count['agree']} agree, {tied}, {count['differ']} differ, "
+            f"{count['missing']} missing, {count['info']} not compared (timings and the like)")
+    skipped = f", {count['skipped']} in chapters run with other parameters (not compared)" if count["skipped"] else ""
+    return text + skipped
 
 
 def report_lines(rows: list[Row]) -> list[str]:
@@ -176,8 +177,9 @@ def report_lines(rows: list[Row]) -> list[str]:
     out = []
     for r in rows:
         if r.status in ("differ", "missing", "tied", "skipped"):
-            out.append(f"  {r.status.upper():<7} {r.chapter}.{r.name} [{r.kind}]: reference {show(r.reference, r.kind)}, "
-                       f"this run {show(r.run, r.kind)} ({r.difference or '–'}; allowed: {r.tolerance})")
+            out.append(f"  {r.status.upper():<7} {r.chapter}.{r.name} [{r.kind}]: "
+                       f"reference {show(r.reference, r.kind)}, this run {show(r.run, r.kind)} "
+                       f"({r.difference or '–'}; allowed: {r.tolerance})")
     return out
 
 
@@ -248,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compare-only", type=Path, metavar="DIR",
                         help="only compare the results in DIR with the reference (no pytest)")
     args = parser.parse_args(argv)
+    numerics.pin()
     try:
         if args.set_reference:
             print(set_reference())

@@ -5,14 +5,15 @@ Each entry has a *kind* that says how it may move on another machine (``referenc
 (a fraction of ``n`` test images), ``model_stat`` (a statistic of the trained weights), ``compressed_bytes``
 (lzma-coded sizes), ``time`` (measured seconds: shown, never compared), ``info`` (machine-dependent with no
 useful bound, such as a weight mean near zero or a p-value: shown, never compared) and ``choice`` (a
-conclusion, with the candidates that are indistinguishable from it within the measured spread). ``lab3.reproduce`` compares a
-run's results with the committed reference by these kinds.
+conclusion, with the candidates that are indistinguishable from it within the measured spread). ``lab3.reproduce``
+compares a run's results with the committed reference by these kinds.
 """
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import yaml
 

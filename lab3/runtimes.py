@@ -21,15 +21,16 @@ import io
 import logging
 import os
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 import torch
 from torch import nn
 
 from lab3 import fileio, numerics
+from lab3.evaluate import torch_runner
 from lab3.model import saved_bytes
 
 RUNTIMES = ("pytorch-fp32", "pytorch-int8", "torchao-int8", "ort-fp32", "ort-int8", "ort-int8-static", "ort-int4",
@@ -85,7 +86,7 @@ def as_matmul(model: nn.Module) -> nn.Module:
     import copy
 
     out = copy.deepcopy(model).eval()
-    for name, module in list(out.named_modules()):
+    for _, module in list(out.named_modules()):
         for child_name, child in list(module.named_children()):
             if isinstance(child, nn.Linear):
                 setattr(module, child_name, _MatMulAdd(child))
@@ -121,8 +122,13 @@ def ort_int8(fp32_path: str | os.PathLike, int8_path: str | os.PathLike) -> Path
 def ort_int8_static(fp32_path: str | os.PathLike, int8_path: str | os.PathLike, calibration: torch.Tensor,
                     batch_size: int = 256) -> Path:
     """ONNX Runtime static int8 (QDQ): int8 weights per channel, uint8 activations with ranges from ``calibration``."""
-    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
-                                          quantize_static)
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
 
     images = np.ascontiguousarray(calibration.numpy(), dtype=np.float32)
     if images.ndim != 4 or images.shape[1:] != (1, 28, 28) or len(images) == 0:
@@ -230,17 +236,6 @@ def ort_runner(session) -> Callable[[torch.Tensor], torch.Tensor]:
     def run(x: torch.Tensor) -> torch.Tensor:
         out = session.run(None, {name: np.ascontiguousarray(x.numpy(), dtype=np.float32)})[0]
         return torch.from_numpy(out)
-
-    return run
-
-
-def torch_runner(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Wrap a PyTorch model as a callable images -> logits under inference mode."""
-    model.eval()
-
-    def run(x: torch.Tensor) -> torch.Tensor:
-        with torch.inference_mode():
-            return model(x)
 
     return run
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 import copy
 import math
 import time
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -32,7 +33,7 @@ def resolve_q_values(model: nn.Module, values: Sequence[float], unit: str = "max
         raise ValueError(f"q unit must be one of {Q_UNITS}, got {unit!r}")
     w = weights_vector(model).abs()
     max_abs = float(w.max())
-    out = []
+    out: list[dict[str, Any]] = []
     for v in values:
         q = check_q(float(v) * max_abs if unit == "max_abs" else float(v))
         out.append({"label": f"{v:g}·max|w|" if unit == "max_abs" else f"{v:g}", "q": q})

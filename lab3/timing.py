@@ -8,18 +8,29 @@ data loading rather than the network.
 """
 from __future__ import annotations
 
+import logging
 import statistics
 import time
+from collections.abc import Callable, Sized
 from dataclasses import asdict, dataclass
-from typing import Any, Callable
+from types import ModuleType
+from typing import Any, cast
 
 import torch
 from torch import nn
-from torch.utils import benchmark
 from torch.utils.data import DataLoader, Dataset
 
 from lab3 import numerics
-from lab3.runtimes import torch_runner
+from lab3.evaluate import torch_runner
+
+
+def _benchmark() -> ModuleType:
+    """torch.utils.benchmark, imported on first use: it imports torch.utils.cpp_extension, whose CUDA_HOME notice
+    is noise on a CPU machine, so that logger is quieted first."""
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+    from torch.utils import benchmark
+
+    return benchmark
 
 
 @dataclass(frozen=True)
@@ -66,7 +77,7 @@ def time_callable(fn: Callable[[], Any], what: str, items: int = 1, warmup: int 
         torch.set_num_threads(n)
         for _ in range(warmup):
             fn()
-        timer = benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=n, label=what)
+        timer = _benchmark().Timer(stmt="fn()", globals={"fn": fn}, num_threads=n, label=what)
         m = timer.blocked_autorange(min_run_time=min_run_time)
     finally:
         torch.set_num_threads(previous)
@@ -118,7 +129,7 @@ def lab_loop(model: nn.Module, dataset: Dataset, batch_size: int = 128, repeats:
     finally:
         torch.set_num_threads(previous)
     return Timing("lab loop (DataLoader + transforms)", statistics.median(times), _iqr(times), repeats, n,
-                  len(dataset))
+                  len(cast(Sized, dataset)))  # torch's Dataset stub has no __len__
 
 
 def data_loading(dataset: Dataset, batch_size: int = 128, repeats: int = 3, threads: int | None = None) -> Timing:

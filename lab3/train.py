@@ -1,9 +1,10 @@
 """Train the full-size SimpleDNN deterministically from a seed: ``python -m lab3.train``.
 
 The course's ``full_size_model.pt`` is not available, so we train the same architecture. The recipe
-is plain data (``RECIPE``, chosen in ``lab3.course_recipe`` to behave like the course's model); the checkpoint records it, and a checkpoint whose recipe and data match is
-reused instead of retrained. Everything random (initialization, shuffling, augmentation) draws from
-generators seeded by the recipe, inside ``torch.random.fork_rng`` so the caller's RNG is untouched.
+is plain data (``RECIPE``, chosen in ``lab3.course_recipe`` to behave like the course's model); the checkpoint
+records it, and a checkpoint whose recipe and data match is reused instead of retrained. Everything random
+(initialization, shuffling, augmentation) draws from generators seeded by the recipe, inside
+``torch.random.fork_rng`` so the caller's RNG is untouched.
 """
 from __future__ import annotations
 
@@ -14,16 +15,17 @@ import math
 import platform
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
 
 from lab3 import course_recipe, data, evaluate, fileio, numerics, paths
-from lab3.progress import bar
 from lab3.model import SimpleDNN, count_parameters, read_checkpoint, save_model
+from lab3.progress import bar
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,7 @@ class Recipe:
     schedule: str = "onecycle"  # "onecycle", "constant", or "cosine" (from lr down to 0 over all steps)
     momentum: float = 0.9      # SGD only
 
-    def validate(self) -> "Recipe":
+    def validate(self) -> Recipe:
         """Raise ``ValueError`` naming the first field out of range."""
         checks = {
             "seed": self.seed >= 0, "epochs": self.epochs >= 1, "batch_size": self.batch_size >= 1,
@@ -198,11 +200,12 @@ def train_full(path: Path | None = None, recipe: Recipe = RECIPE, force: bool = 
     images, labels = data.raw_tensors("train")
     epochs: list[dict[str, float]] = []
     start = time.perf_counter()
-    model = train_model(images, labels, recipe,
-                        on_epoch=lambda e, l: (epochs.append({"epoch": e, "train_loss": l,
-                                                              "seconds": time.perf_counter() - start}),
-                                               log(f"epoch {e}/{recipe.epochs}: train loss {l:.4f}, "
-                                                   f"{time.perf_counter() - start:.0f} s")))
+
+    def on_epoch(e: int, l: float) -> None:
+        epochs.append({"epoch": e, "train_loss": l, "seconds": time.perf_counter() - start})
+        log(f"epoch {e}/{recipe.epochs}: train loss {l:.4f}, {time.perf_counter() - start:.0f} s")
+
+    model = train_model(images, labels, recipe, on_epoch=on_epoch)
     train_seconds = time.perf_counter() - start
     x_test, y_test = data.tensors("test")
     correct = evaluate.count_correct(model, x_test, y_test)
@@ -230,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs")
     parser.add_argument("--seed", type=int, default=None, help="override the recipe's seed")
     args = parser.parse_args(argv)
+    numerics.pin()
     try:
         recipe = RECIPES[args.recipe]
         recipe = replace(recipe, epochs=recipe.epochs if args.epochs is None else args.epochs,

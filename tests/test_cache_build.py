@@ -13,7 +13,9 @@ from lab3.cache import ResultCache, code_version
 def test_cache_computes_once_and_keys_by_parts(tmp_path):
     cache = ResultCache(tmp_path, active=True)
     calls = []
-    compute = lambda: calls.append(1) or {"v": len(calls)}
+    def compute():
+        calls.append(1)
+        return {"v": len(calls)}
     assert cache.get_or_compute({"a": 1}, compute) == {"v": 1}
     assert cache.get_or_compute({"a": 1}, compute) == {"v": 1} and len(calls) == 1
     assert cache.get_or_compute({"a": 2}, compute) == {"v": 2}
@@ -61,7 +63,8 @@ def test_a_malformed_parameter_file_stops_the_build_with_one_line(tmp_path):
     mine = tmp_path / "bad.yaml"
     mine.write_text("bits_values: [2, 4\n")
     run = subprocess.run([sys.executable, "-m", "lab3.build", "--params", f"quantization={mine}", "--no-pdf"],
-                         cwd=build.ROOT, capture_output=True, text=True, env={**os.environ, "LAB3_ARTIFACTS": str(tmp_path)})
+                         cwd=build.ROOT, capture_output=True, text=True,
+                         env={**os.environ, "LAB3_ARTIFACTS": str(tmp_path)})
     assert run.returncode == 2 and run.stderr.count("\n") == 1 and str(mine) in run.stderr, run.stderr
 
 

@@ -8,7 +8,8 @@ from lab3.prune import prune_model
 
 
 def seed_rows():
-    quant = [{"q": q, "bits": b, "correct": round(100 * a), "total": 10000} for (q, b), a in course.QUANTIZATION.items()]
+    quant = [{"q": q, "bits": b, "correct": round(100 * a), "total": 10000}
+             for (q, b), a in course.QUANTIZATION.items()]
     prune = [{"ratio": r, "parameters": course.PRUNING_PARAMETERS[r], "correct": round(100 * a), "total": 10000}
              for r, a in course.PRUNING_ACCURACY.items()]
     return quant, prune

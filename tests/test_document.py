@@ -17,7 +17,8 @@ CHAPTERS = build.CHAPTERS
 REPR = re.compile(r"at 0x[0-9a-f]+|<lab3\.|SimpleDNN\(|tensor\(\[")
 BARE = {"None", "True", "False", "nan"}
 PROJECT = re.compile(r"budget \d+(\.\d+)? s\b|: (within|OVER)\b|\bTODO\b|met / not met")  # project-tracking labels
-PDF_REPR = re.compile(r"at 0x[0-9a-f]+|<lab3\.|SimpleDNN\(\s*$|Linear\(in_features|\], dtype=torch")  # code may name tensors and dtypes
+# code may name tensors and dtypes
+PDF_REPR = re.compile(r"at 0x[0-9a-f]+|<lab3\.|SimpleDNN\(\s*$|Linear\(in_features|\], dtype=torch")
 
 
 def shown_outputs():
@@ -40,7 +41,7 @@ def output_text(out) -> str:
 
 
 def test_no_python_reprs_or_project_labels_in_the_book():
-    for chapter, cell, out in shown_outputs():
+    for chapter, _, out in shown_outputs():
         text = output_text(out)
         assert not REPR.search(text), (chapter, text[:200])
         assert "Goal:" not in text and not PROJECT.search(text), (chapter, text[:200])
@@ -51,8 +52,9 @@ def test_no_python_reprs_or_project_labels_in_the_book():
 
 
 def test_no_warnings_or_errors_are_shown_in_the_book():
-    for chapter, cell, out in shown_outputs():
-        assert not (out.get("output_type") == "stream" and out.get("name") == "stderr"), (chapter, out.get("text", "")[:200])
+    for chapter, _, out in shown_outputs():
+        stderr = out.get("output_type") == "stream" and out.get("name") == "stderr"
+        assert not stderr, (chapter, out.get("text", "")[:200])
         assert out.get("output_type") != "error", (chapter, out.get("ename"))
 
 
@@ -67,7 +69,7 @@ def test_every_figure_has_a_caption_and_a_name():
 
 
 def test_every_table_is_numbered_with_a_caption():
-    for chapter, cell, out in shown_outputs():
+    for chapter, _, out in shown_outputs():
         text = out.get("data", {}).get("text/markdown", "")
         tables = len(re.findall(r"^\|[-:|]+\|$", text, re.M))
         assert tables == text.count(":::{table} "), (chapter, text[:200])
@@ -104,7 +106,7 @@ def test_every_figure_is_referenced_from_the_text():
     text += [out.get("data", {}).get("text/markdown", "") for _, _, out in shown_outputs()]
     text += [c.metadata.get("mystnb", {}).get("figure", {}).get("caption", "") for _, c, _ in shown_outputs()]
     joined = "\n".join(text)
-    for chapter, cell, out in shown_outputs():
+    for chapter, cell, _ in shown_outputs():
         name = cell.metadata.get("mystnb", {}).get("figure", {}).get("name")
         if name:
             assert "{numref}`" + name + "`" in joined, (chapter, name)
@@ -187,7 +189,8 @@ def test_parts_one_and_two_hold_no_build_machinery():
                 o.get("data", {}).get("text/markdown", "") + o.get("text", "") for o in cell.outputs]
             for text in (re.sub(r"```.*?```", "", t, flags=re.S) for t in texts):  # code on the page may say sha256
                 assert not re.search(r"\b[0-9a-f]{16,}\b", text), (chapter, text[:120])  # no hash
-                assert "sha256" not in text and "make report" not in text and "make test" not in text, (chapter, text[:120])
+                for word in ("sha256", "make report", "make test"):
+                    assert word not in text, (chapter, text[:120])
                 assert "Parameters of this chapter" not in text and "Build stages" not in text, (chapter, text[:120])
 
 

@@ -6,8 +6,8 @@ from torch.nn.utils import parametrize
 
 from lab3 import data, frontier, pack, prune, runtimes
 from lab3.distill import DistillConfig, distill
-from lab3.model import SimpleDNN, check_inputs, from_state_dict, model_sha256
-from lab3.quantize import RoundThrough, Scheme, fake_quantize
+from lab3.model import SimpleDNN, check_inputs, from_state_dict, linear_layers, model_sha256
+from lab3.quantize import RoundThrough, Scheme, fake_quantize, weight_codes
 from tests.helpers import tiny_model
 
 
@@ -65,8 +65,11 @@ def test_packed_file_keeps_the_pixels_and_reloads_exactly(tmp_path):
     assert back.inputs.tolist() == m.inputs.tolist() and back.sizes == m.sizes
     x = torch.randn(16, 1, 28, 28)
     scheme = Scheme(bits=4, method="mse", granularity="channel")
-    ref = m(x)  # the stored weights are the per-channel 4-bit grid of m's weights
-    assert (back(x) - ref).abs().max() < 0.2 * ref.abs().max()
+    # exactly the per-channel 4-bit grid of m's weights (the file's default scheme), biases unchanged
+    for (name, layer), (_, original) in zip(linear_layers(back), linear_layers(m)):
+        codes, qp = weight_codes(m, scheme)[name]
+        assert torch.equal(layer.weight, codes.float() * qp.scale), name
+        assert torch.equal(layer.bias, original.bias), name
     assert info["bytes"] == (tmp_path / "m.safetensors").stat().st_size
     # the same file through ONNX Runtime: the pixel selection is part of the graph
     onnx_path = runtimes.export_onnx(back, tmp_path / "m.onnx")
@@ -98,7 +101,8 @@ def test_quantization_aware_distillation_returns_plain_float_weights():
 def test_recipe_label_schemes_and_the_choice():
     r = frontier.Recipe(0.96, (4, 4, 2, 4))
     assert r.label == "ratio 0.96, bits 4/4/2/4" and [s.bits for s in r.schemes().values()] == [4, 4, 2, 4]
-    rows = [{"label": "a", "bytes": 30, "select_accuracy": 0.985}, {"label": "b", "bytes": 20, "select_accuracy": 0.983},
+    rows = [{"label": "a", "bytes": 30, "select_accuracy": 0.985},
+            {"label": "b", "bytes": 20, "select_accuracy": 0.983},
             {"label": "c", "bytes": 25, "select_accuracy": 0.9842}]
     assert frontier.smallest_at(rows, 0.9842)["label"] == "c"
     assert frontier.smallest_at(rows, 0.99) is None

@@ -4,7 +4,8 @@ from lab3 import latex_parts, paths
 
 def test_parts_of_the_books_toc():
     got = latex_parts.parts(paths.PROJECT_ROOT / "_toc.yml")
-    assert got == [("baseline", "The lab"), ("quantizers", "Beyond the lab"), ("reproducibility", "Appendix")]
+    assert got == [("baseline", "The lab", True), ("quantizers", "Beyond the lab", True),
+                   ("reproducibility", "Appendix", False)]
 
 
 def test_a_toc_without_parts_has_none(tmp_path):
@@ -12,4 +13,9 @@ def test_a_toc_without_parts_has_none(tmp_path):
     toc.write_text("format: jb-book\nroot: intro\nchapters:\n  - file: a\n")
     assert latex_parts.parts(toc) == []
     toc.write_text("format: jb-book\nroot: intro\nparts:\n  - caption: Part II. More\n    chapters:\n      - file: b\n")
-    assert latex_parts.parts(toc) == [("b", "More")]
+    assert latex_parts.parts(toc) == [("b", "More", True)]
+
+
+def test_part_commands():
+    assert latex_parts.part_command("The lab", True) == "\\part{The lab}\n"
+    assert latex_parts.part_command("Appendix", False) == "\\part*{Appendix}\n"

@@ -1,9 +1,9 @@
 """Inference on real images: MNIST-style preparation, bad files refused in one line, a light import footprint."""
 import json
+import struct
 import subprocess
 import sys
 import zlib
-import struct
 
 import numpy as np
 import pytest
@@ -11,6 +11,7 @@ from PIL import Image
 
 from lab3 import data, pack, paths, predict
 from lab3.model import load_model
+
 
 def needs_model(fn):
     """Mark a test that needs the trained model: skipped without it, left out by `make check`."""
@@ -53,7 +54,7 @@ def test_a_56x56_grayscale_digit_and_16_bit_and_rgba_modes(packed_model, tmp_pat
     images, labels = data.raw_tensors("test")
     digit = images[3].numpy()
     Image.fromarray(digit).resize((56, 56), Image.Resampling.BICUBIC).save(tmp_path / "g56.png")
-    Image.fromarray(((255 - digit).astype(np.uint16) * 257)).save(tmp_path / "w16.png")
+    Image.fromarray((255 - digit).astype(np.uint16) * 257).save(tmp_path / "w16.png")
     rgba = np.zeros((28, 28, 4), np.uint8)
     rgba[..., 3] = digit  # black ink drawn on a transparent sheet
     Image.fromarray(rgba, mode="RGBA").resize((90, 90)).save(tmp_path / "ink.png")

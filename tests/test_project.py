@@ -1,11 +1,15 @@
 """The project's own consistency: environment files agree, the executed book is whole and ran with valid parameters."""
+import os
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
 import nbformat
-from lab3 import params
 import yaml
+
+from lab3 import params
 
 ROOT = Path(__file__).resolve().parent.parent
 CHAPTERS = ("baseline", "quantization", "pruning", "quantizers", "repair", "deployment", "conclusion",
@@ -124,3 +128,23 @@ def test_lab3_import_graph_has_no_circle():
     for m in modules:
         if m not in state:
             visit(m, [])
+
+
+def test_importing_lab3_changes_nothing_in_the_process():
+    """Every module imports without touching torch's thread count or the environment; pin() does both."""
+    script = """
+import importlib, os, pathlib, sys, torch
+torch.set_num_threads(1)
+before = dict(os.environ)
+for path in sorted(pathlib.Path('lab3').glob('*.py')):
+    importlib.import_module('lab3' if path.stem == '__init__' else 'lab3.' + path.stem)
+assert torch.get_num_threads() == 1, torch.get_num_threads()
+from lab3 import numerics
+pinned = set().union(*numerics.PROFILES.values())  # torch's own imports may set theirs (TORCHINDUCTOR_CACHE_DIR)
+assert not pinned & set(os.environ), pinned & set(os.environ)
+numerics.pin()
+assert torch.get_num_threads() == numerics.threads() and 'MKL_CBWR' in os.environ
+"""
+    env = {k: v for k, v in os.environ.items() if k not in ("MKL_CBWR", "KMP_WARNINGS", "LAB3_THREADS")}
+    run = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, env=env)
+    assert run.returncode == 0, run.stdout + run.stderr[-2000:]

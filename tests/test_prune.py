@@ -111,11 +111,22 @@ def test_repair_reproduces_the_original_when_nothing_is_lost():
     plain = prune.prune_model(m, 0.2, rule="exact")
     repaired = prune.prune_model(m, 0.2, rule="exact", repair=True, calibration=calib, ridge=0.0)
     x = torch.randn(50, 1, 28, 28)
-    err = lambda p: (p(x) - m(x)).abs().max()
+    def err(p):
+        return (p(x) - m(x)).abs().max()
     assert err(repaired) < err(plain)
 
 
-def test_activation_importance_runs():
+def test_activation_importance_removes_a_dead_neuron_that_l2_keeps():
     m = tiny_model(hidden=(20, 16, 12))
-    p = prune.prune_model(m, 0.5, importance="activation", calibration=torch.randn(100, 1, 28, 28))
-    assert p.sizes == prune.prune_model(m, 0.5).sizes
+    with torch.no_grad():  # fc1's neuron 0: the largest weights, but never active (a dead ReLU)
+        m.fc1.weight[0] = 10 * m.fc1.weight[0] / m.fc1.weight[0].norm()
+        m.fc1.bias[0] = -1e6
+    calib = torch.randn(100, 1, 28, 28)
+    by_activation = prune.prune_model(m, 0.5, importance="activation", calibration=calib)
+    by_l2 = prune.prune_model(m, 0.5)
+    assert by_activation.sizes == by_l2.sizes
+
+    def kept(p):  # does fc1 still hold the dead neuron's row?
+        return any(torch.equal(row, m.fc1.weight[0]) for row in p.fc1.weight)
+
+    assert kept(by_l2) and not kept(by_activation)

@@ -9,7 +9,8 @@ def test_exact_repeats_of_inline_scripts_are_dropped():
     toggle = _JavaScript(None, body="var togglebuttonSelector = '.toggle';")
     other = _JavaScript(None, body="var other = 1;")
     files = [_JavaScript("_static/a.js"), thebe, toggle, _JavaScript("_static/a.js", **{"async": "async"}),
-             _JavaScript("", body='const THEBE_JS_URL = "x"'), other, _JavaScript(None, body="var togglebuttonSelector = '.toggle';")]
+             _JavaScript("", body='const THEBE_JS_URL = "x"'), other,
+             _JavaScript(None, body="var togglebuttonSelector = '.toggle';")]
     out = unique_scripts(files)
     assert out == [files[0], thebe, toggle, files[3], other]
 

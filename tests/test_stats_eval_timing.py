@@ -18,12 +18,25 @@ def test_wilson_interval_known_values():
         stats.wilson_interval(11, 10)
 
 
+@pytest.mark.parametrize("correct,total", [(0, 10), (1, 10), (3, 7), (81, 263), (9859, 10000)])
+def test_wilson_interval_solves_the_score_equation(correct, total):
+    # Wilson's interval is the set of p with (correct/total - p)^2 <= z^2 p (1 - p) / total: its ends are the roots
+    z, phat = stats.Z95, correct / total
+    for p in stats.wilson_interval(correct, total):
+        if 0 < p < 1:
+            assert math.isclose((phat - p) ** 2, z * z * p * (1 - p) / total, rel_tol=1e-9, abs_tol=1e-15)
+    assert math.isclose(stats.wilson_interval(0, 10)[1], z * z / (10 + z * z), rel_tol=1e-12)  # closed form at 0
+
+
 def test_mcnemar_exact():
     a = torch.tensor([True] * 10 + [True] * 5)
     b = torch.tensor([False] * 10 + [True] * 5)
     only_a, only_b, p = stats.mcnemar_exact(a, b)
     assert (only_a, only_b) == (10, 0) and math.isclose(p, 2 / 2**10)
     assert stats.mcnemar_exact(a, a)[2] == 1.0
+    seven_two = torch.tensor([True] * 7 + [False] * 2), torch.tensor([False] * 7 + [True] * 2)
+    # two-sided exact binomial: 2 * P(X <= 2), X ~ Bin(9, 1/2) = 2 * (1 + 9 + 36) / 512
+    assert stats.mcnemar_exact(*seven_two) == (7, 2, 92 / 512)
     with pytest.raises(ValueError):
         stats.mcnemar_exact(a, a[:3])
 

@@ -1,5 +1,5 @@
-import torch
 import pytest
+import torch
 
 from lab3 import data, numerics, train
 from lab3.model import model_sha256
@@ -52,7 +52,8 @@ def test_bad_recipe(field, value):
         train.Recipe(**{field: value}).validate()
 
 
-@pytest.mark.parametrize("name,cls", [("adamw", torch.optim.AdamW), ("adam", torch.optim.Adam), ("sgd", torch.optim.SGD)])
+@pytest.mark.parametrize("name,cls",
+                         [("adamw", torch.optim.AdamW), ("adam", torch.optim.Adam), ("sgd", torch.optim.SGD)])
 def test_each_optimizer_is_the_fused_kernel_with_per_group_decay(name, cls):
     w, b = torch.nn.Parameter(torch.ones(3)), torch.nn.Parameter(torch.ones(3))
     opt = train.make_optimizer([{"params": [w], "weight_decay": 0.1}, {"params": [b], "weight_decay": 0.0}],
