@@ -1,6 +1,13 @@
-"""The HTML book's script de-duplication keeps order and drops only exact repeats."""
+"""The HTML book's assets: scripts once per page, the offline MathJax, search excerpts that read as text."""
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
 from sphinx.builders.html._assets import _JavaScript
 
+from lab3 import sphinx_assets
 from lab3.sphinx_assets import _dedupe, copy_mathjax, unique_scripts
 
 
@@ -54,3 +61,18 @@ def test_a_plain_jupyter_book_build_references_a_mathjax_that_exists(tmp_path):
         src = re.search(r'<script[^>]*src="([^"]*tex-chtml\.js)"', text)
         assert src, f"{page} loads no MathJax 3"
         assert (html / src.group(1)).resolve().is_file(), f"{page} loads {src.group(1)}, which is missing"
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js to run the search script's TeX reader")
+def test_search_excerpts_read_math_as_text():
+    js = (Path(sphinx_assets.STATIC) / "lab3-search.js").read_text()
+    start = js.index("  const SYMBOLS")
+    end = js.index("\n", js.index(".trim();", start))
+    cases = {r"\(q-\Delta\)": "q-Δ", r"\(2^l\)": "2^l",
+             r"\[\Delta = \frac{2q}{2^l}, \quad w_q = \mathrm{clip}(\Delta \cdot \mathrm{round}(w/\Delta))\]":
+             "Δ = 2q/2^l, w_q = clip(Δ · round(w/Δ))"}
+    script = (js[start:end] + "\nconst cases = " + json.dumps(list(cases)) + ";\n"
+              "console.log(JSON.stringify(cases.map(plain)));")
+    run = subprocess.run(["node", "-e", script], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout) == list(cases.values())
