@@ -27,11 +27,9 @@ test: $(STAMP)
 	$(PY) -m lab3.build --prepare $(if $(MODEL),--model $(MODEL))
 	$(PY) -m lab3.reproduce $(if $(MODEL),--model $(MODEL))
 
-# The fast tier: lint (ruff), types (mypy), unit tests (no training, no notebook execution).
+# The fast tier: unit tests, lint (ruff) and types (mypy) (tests/test_lint.py); no training, no notebook execution.
 check: $(STAMP)
 	$(PY) -m lab3.build --data-only
-	$(PY) -m ruff check lab3 tests benchmarks conftest.py
-	$(PY) -m mypy
 	$(PY) -m pytest tests -q -m "not needs_model"
 
 bench: $(STAMP)
