@@ -401,12 +401,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--date", default="", help="title page: date (default: the day of the build)")
     args = parser.parse_args(argv)
     os.environ.update(BUILD_ENV)
-    numerics.pin()  # the environment the chapters' kernels inherit (their report.setup() pins threads again)
-    if args.data_only:
+    if args.data_only:  # copies files: no numerics pins needed
         from lab3 import data
 
         print(f"MNIST: raw IDX files in {_rel(data.ensure_raw())}")
         return 0
+    numerics.pin()  # the environment the chapters' kernels inherit (their report.setup() pins threads again)
     stages = Stages()
     start = time.perf_counter()
     try:

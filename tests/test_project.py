@@ -135,7 +135,6 @@ def test_importing_lab3_changes_nothing_in_the_process():
     script = """
 import importlib, os, pathlib, sys, torch
 torch.set_num_threads(1)
-before = dict(os.environ)
 for path in sorted(pathlib.Path('lab3').glob('*.py')):
     importlib.import_module('lab3' if path.stem == '__init__' else 'lab3.' + path.stem)
 assert torch.get_num_threads() == 1, torch.get_num_threads()
