@@ -1,8 +1,11 @@
 """Shared test helpers: tiny models and the lab's reference code, written out literally."""
 from __future__ import annotations
 
+import os
+
 import torch
 
+from lab3 import numerics
 from lab3.model import SimpleDNN
 
 
@@ -27,3 +30,9 @@ def lab_prune_layer(weights_layer_A, bias_layer_A, weights_layer_B, pruning_rati
     threshold, _ = torch.kthvalue(scores, num_to_keep)
     condition = scores >= threshold
     return weights_layer_A[condition], bias_layer_A[condition], weights_layer_B[:, condition]
+
+
+def unpinned_environment() -> dict[str, str]:
+    """This process's environment without any numerics variable a profile sets or the report names, nor LAB3_THREADS."""
+    drop = set().union(*numerics.PROFILES.values(), numerics.REPORTED, {"LAB3_THREADS"})
+    return {k: v for k, v in os.environ.items() if k not in drop}

@@ -1,5 +1,4 @@
 """The project's own consistency: environment files agree, the executed book is whole and ran with valid parameters."""
-import os
 import re
 import subprocess
 import sys
@@ -10,6 +9,7 @@ import nbformat
 import yaml
 
 from lab3 import params
+from tests.helpers import unpinned_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 CHAPTERS = ("baseline", "quantization", "pruning", "quantizers", "repair", "deployment", "conclusion",
@@ -144,6 +144,6 @@ assert not pinned & set(os.environ), pinned & set(os.environ)
 numerics.pin()
 assert torch.get_num_threads() == numerics.threads() and 'MKL_CBWR' in os.environ
 """
-    env = {k: v for k, v in os.environ.items() if k not in ("MKL_CBWR", "KMP_WARNINGS", "LAB3_THREADS")}
+    env = unpinned_environment()
     run = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, env=env)
     assert run.returncode == 0, run.stdout + run.stderr[-2000:]
