@@ -5,6 +5,6 @@ os.environ["LAB3_CACHE"] = "0"
 os.environ["TQDM_DISABLE"] = "1"
 os.environ["SOURCE_DATE_EPOCH"] = "0"
 
-from lab3 import numerics  # noqa: E402
+from lab3.base import numerics  # noqa: E402
 
 numerics.pin()  # the tests compute under the same settings as the chapters (importing lab3 sets nothing)

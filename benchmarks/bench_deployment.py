@@ -13,8 +13,11 @@ from pathlib import Path
 
 import torch
 
-from lab3 import calibrate, data, fp32_timing, numerics, pack, paths, runtimes, timing
-from lab3.model import load_model
+from lab3.base import data, numerics, paths
+from lab3.base.model import load_model
+from lab3.compress import calibrate, pack
+from lab3.measure import timing
+from lab3.runtime import fp32_timing, runtimes
 
 
 def measure(rt, x, y):

@@ -5,7 +5,8 @@ Usage: python benchmarks/bench_frontier.py
 """
 from __future__ import annotations
 
-from lab3 import numerics, results
+from lab3.base import numerics
+from lab3.book import results
 
 DEEP_COMPRESSION_BYTES, DEEP_COMPRESSION_ACC = 27_000, 0.9842
 

@@ -18,8 +18,9 @@ import sys
 
 CHILD = r"""
 import hashlib, json, statistics, time, torch
-from lab3 import data, numerics, paths, train
-from lab3.model import load_model, SimpleDNN
+from lab3.base import data, numerics, paths
+from lab3.experiments import train
+from lab3.base.model import load_model, SimpleDNN
 numerics.pin()
 model = load_model(paths.full_model_path())
 x, _ = data.tensors("test")

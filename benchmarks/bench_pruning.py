@@ -10,8 +10,10 @@ import time
 
 import torch
 
-from lab3 import data, evaluate, numerics, paths, prune, timing
-from lab3.model import count_parameters, load_model
+from lab3.base import data, numerics, paths
+from lab3.base.model import count_parameters, load_model
+from lab3.compress import prune
+from lab3.measure import evaluate, timing
 
 RATIOS = [0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.92, 0.95]
 

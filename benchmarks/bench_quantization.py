@@ -14,10 +14,12 @@ import time
 import torch
 from torch.utils.data import DataLoader
 
-from lab3 import data, evaluate, numerics, paths, sweep
-from lab3.cache import ResultCache
-from lab3.model import load_model
-from lab3.quantize import quantize_model
+from lab3.base import data, numerics, paths
+from lab3.base.cache import ResultCache
+from lab3.base.model import load_model
+from lab3.compress.quantize import quantize_model
+from lab3.experiments import sweep
+from lab3.measure import evaluate
 
 
 def main() -> None:

@@ -5,7 +5,7 @@
 
 Each candidate is trained on the 60,000 training images, then run through the seed's lab grid (7 q × 5 bit
 widths of the lab quantizer, 10 pruning ratios of the lab's prune_model) on the whole test set, as the
-seed did. ``lab3.course.distance`` compares the tables with the course's; the candidate with the smallest
+seed did. ``lab3.experiments.course.distance`` compares the tables with the course's; the candidate with the smallest
 ``score`` (the worst criterion over its target) wins, ties broken by the sum of the ratios. The seed's
 test-set numbers are used to imitate a model, not to raise an accuracy: no candidate is judged by its own
 accuracy except through its distance to the course's 98.59%.
@@ -25,10 +25,12 @@ from pathlib import Path
 
 import torch
 
-from lab3 import course, data, evaluate, fileio, numerics, paths, prune_sweep, sweep
-from lab3.model import SimpleDNN, read_checkpoint
-from lab3.quantize import weights_vector
-from lab3.train import Recipe, train_full
+from lab3.base import data, fileio, numerics, paths
+from lab3.base.model import SimpleDNN, read_checkpoint
+from lab3.compress.quantize import weights_vector
+from lab3.experiments import course, prune_sweep, sweep
+from lab3.experiments.train import Recipe, train_full
+from lab3.measure import evaluate
 
 PLAIN = Recipe(optimizer="adam", schedule="cosine", lr=2e-3, batch_size=64, epochs=3, weight_decay=0.0,
                max_shift=0)
@@ -72,7 +74,7 @@ def distance_of(tables: dict) -> course.Distance:
 def run(index: int, recipe: Recipe, folder: Path) -> dict:
     """Train candidate ``index`` (or reuse its checkpoint and record) and measure its lab tables.
 
-    The checkpoint is a normal lab3 checkpoint (``lab3.train.train_full``): copied to
+    The checkpoint is a normal lab3 checkpoint (``lab3.experiments.train.train_full``): copied to
     ``artifacts/full_size_model.pt`` it is reused by ``make`` when its recipe is the default."""
     cached = folder / f"candidate-{index}.tables.json"  # candidate-N.json is train_full's record
     checkpoint = folder / f"candidate-{index}.pt"
@@ -137,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     fileio.write_bytes(folder / "table.md", text.encode())
     fileio.write_json(folder / "table.json", records)
     if args.record:
-        from lab3.peak import read_cpu
+        from lab3.measure.peak import read_cpu
         rows = [{"index": r["index"], "label": r["label"], "recipe": r["key"]["recipe"],
                  "train_seconds": r["train_seconds"], "full_accuracy": r["tables"]["full"],
                  "max_abs": r["tables"]["max_abs"], "inside_one": r["tables"]["inside_one"], **r["distance"]}

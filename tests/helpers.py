@@ -5,8 +5,8 @@ import os
 
 import torch
 
-from lab3 import numerics
-from lab3.model import SimpleDNN
+from lab3.base import numerics
+from lab3.base.model import SimpleDNN
 
 
 def tiny_model(seed: int = 0, hidden: tuple[int, int, int] = (32, 24, 16)) -> SimpleDNN:

@@ -6,8 +6,8 @@ import sys
 import nbformat
 import pytest
 
-from lab3 import build
-from lab3.cache import ResultCache, code_version
+from lab3.base.cache import ResultCache, code_version
+from lab3.book import build
 
 
 def test_cache_computes_once_and_keys_by_parts(tmp_path):
@@ -94,30 +94,44 @@ def test_code_version_follows_the_import_graph(tmp_path, monkeypatch):
     """A plotting edit leaves the quantization sweep's key alone; a quantizer edit changes it (in a temporary copy)."""
     import shutil
 
-    from lab3 import cache
+    from lab3.base import cache
 
     copy = tmp_path / "lab3"
     shutil.copytree(cache.PACKAGE_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
     monkeypatch.setattr(cache, "PACKAGE_DIR", copy)
-    assert "quantize" in cache.module_closure(["sweep"]) and "plots" not in cache.module_closure(["sweep"])
-    assert "quantize" not in cache.module_closure(["prune_sweep"])
-    before = {m: cache.code_version([m]) for m in ("sweep", "deploy", "prune_sweep", "plots")}
-    (copy / "plots.py").write_text((copy / "plots.py").read_text() + "\n# a colour changed\n")
+    closure = cache.module_closure(["sweep"])
+    assert "compress.quantize" in closure and "book.plots" not in closure
+    assert {"__init__", "experiments.__init__", "compress.__init__"} <= cache.module_closure(["sweep"])
+    assert "compress.quantize" not in cache.module_closure(["prune_sweep"])
+    before = {m: cache.code_version([m]) for m in ("sweep", "experiments.deploy", "prune_sweep", "plots")}
+    plots, quantize = copy / "book" / "plots.py", copy / "compress" / "quantize.py"
+    plots.write_text(plots.read_text() + "\n# a colour changed\n")
     after_plot = {m: cache.code_version([m]) for m in before}
     assert after_plot["plots"] != before["plots"]
-    assert all(after_plot[m] == before[m] for m in ("sweep", "deploy", "prune_sweep"))
-    (copy / "quantize.py").write_text((copy / "quantize.py").read_text() + "\n# the quantizer changed\n")
+    assert all(after_plot[m] == before[m] for m in ("sweep", "experiments.deploy", "prune_sweep"))
+    quantize.write_text(quantize.read_text() + "\n# the quantizer changed\n")
     after_q = {m: cache.code_version([m]) for m in before}
-    assert after_q["sweep"] != before["sweep"] and after_q["deploy"] != before["deploy"]
+    assert after_q["sweep"] != before["sweep"] and after_q["experiments.deploy"] != before["experiments.deploy"]
     assert after_q["plots"] == after_plot["plots"]
     assert after_q["prune_sweep"] == before["prune_sweep"]  # pruning results do not depend on the quantizer
 
 
-def test_lab3_imports_reads_every_import_form():
-    from lab3 import cache
+def test_a_module_is_named_by_its_path_or_its_unique_file_name():
+    from lab3.base import cache
 
-    src = "from lab3 import data, plots\nimport lab3.sweep\nfrom lab3.model import SimpleDNN\nimport os\n"
-    assert cache.lab3_imports(src) == {"data", "plots", "sweep", "model"}
+    sweep = cache.PACKAGE_DIR / "experiments" / "sweep.py"
+    assert cache.module_path("sweep") == cache.module_path("experiments.sweep") == sweep
+    assert cache.module_path("deploy") == cache.PACKAGE_DIR / "deploy.py"  # the command; the code is experiments.deploy
+    with pytest.raises(ValueError, match="lab3 module 'nosuch': no such module"):
+        cache.module_path("nosuch")
+
+
+def test_lab3_imports_reads_every_import_form():
+    from lab3.base import cache
+
+    src = ("from lab3.base import data\nfrom lab3.book import plots\nimport lab3.experiments.sweep\n"
+           "from lab3.base.model import SimpleDNN\nfrom lab3 import build\nimport os\n")
+    assert cache.lab3_imports(src) == {"base.data", "book.plots", "experiments.sweep", "base.model", "build"}
 
 
 def _notebook(markdown: str, code: str, outputs: bool = False, injected: bool = False):

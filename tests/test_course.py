@@ -2,9 +2,9 @@
 import pytest
 import torch
 
-from lab3 import course
-from lab3.model import SimpleDNN, count_parameters
-from lab3.prune import prune_model
+from lab3.base.model import SimpleDNN, count_parameters
+from lab3.compress.prune import prune_model
+from lab3.experiments import course
 
 
 def seed_rows():
@@ -75,7 +75,7 @@ def test_the_labs_statements_hold_for_the_course_model_and_not_for_a_flat_one():
 def test_the_course_plots_draw_both_runs():
     import matplotlib
     matplotlib.use("Agg")
-    from lab3 import plots
+    from lab3.book import plots
 
     quant, prune = seed_rows()
     table = course.quantization_table(quant)

@@ -3,9 +3,12 @@ import pytest
 import torch
 from PIL import Image
 
-from lab3 import data, deploy, pack, paths, predict
-from lab3.model import load_model
-from lab3.runtimes import ort_runner, ort_session
+from lab3.base import data, paths
+from lab3.base.model import load_model
+from lab3.compress import pack
+from lab3.experiments import deploy
+from lab3.runtime import predict
+from lab3.runtime.runtimes import ort_runner, ort_session
 
 pytestmark = [pytest.mark.needs_model,
               pytest.mark.skipif(not paths.full_model_path().is_file(),

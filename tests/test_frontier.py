@@ -4,10 +4,13 @@ import pytest
 import torch
 from torch.nn.utils import parametrize
 
-from lab3 import data, frontier, pack, prune, runtimes
-from lab3.distill import DistillConfig, distill
-from lab3.model import SimpleDNN, check_inputs, from_state_dict, linear_layers, model_sha256
-from lab3.quantize import RoundThrough, Scheme, fake_quantize, weight_codes
+from lab3.base import data
+from lab3.base.model import SimpleDNN, check_inputs, from_state_dict, linear_layers, model_sha256
+from lab3.compress import pack, prune
+from lab3.compress.distill import DistillConfig, distill
+from lab3.compress.quantize import RoundThrough, Scheme, fake_quantize, weight_codes
+from lab3.experiments import frontier
+from lab3.runtime import runtimes
 from tests.helpers import tiny_model
 
 

@@ -1,7 +1,7 @@
 import torch
 
-from lab3 import gptq
-from lab3.quantize import Scheme, choose_qparams, linear_layers, quantize_codes
+from lab3.compress import gptq
+from lab3.compress.quantize import Scheme, choose_qparams, linear_layers, quantize_codes
 from tests.helpers import tiny_model
 
 

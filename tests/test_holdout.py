@@ -1,7 +1,8 @@
 """The selection and reporting halves: disjoint, complete, stratified, the same everywhere; records split right."""
 import torch
 
-from lab3 import data, holdout, stats
+from lab3.base import data
+from lab3.measure import holdout, stats
 
 
 def test_halves_never_overlap_and_cover_the_test_set():

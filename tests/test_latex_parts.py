@@ -1,5 +1,6 @@
 """The PDF's parts: each part of _toc.yml becomes a LaTeX part before its first chapter."""
-from lab3 import latex_parts, paths
+from lab3.base import paths
+from lab3.book import latex_parts
 
 
 def test_parts_of_the_books_toc():

@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch.utils.data import TensorDataset
 
-from lab3 import loop_timing
+from lab3.measure import loop_timing
 from tests.helpers import tiny_model
 
 

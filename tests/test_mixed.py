@@ -1,7 +1,7 @@
 """Bit allocation per layer from measured sensitivity, under a budget of bits per weight."""
 import pytest
 
-from lab3 import mixed
+from lab3.compress import mixed
 
 WEIGHTS = {"fc1": 100, "fc2": 400, "fc3": 1600, "fc4": 10}
 

@@ -5,7 +5,7 @@ import textwrap
 import pytest
 import torch
 
-from lab3 import model as M
+from lab3.base import model as M
 from tests.helpers import tiny_model
 
 

@@ -4,12 +4,12 @@ import sys
 
 import pytest
 
-from lab3 import numerics
+from lab3.base import numerics
 from tests.helpers import unpinned_environment
 
 INT_MM = """
 import torch
-from lab3 import numerics
+from lab3.base import numerics
 numerics.pin()
 g = torch.Generator().manual_seed(0)
 a = torch.randint(-128, 128, (64, 784), dtype=torch.int8, generator=g)
@@ -35,7 +35,7 @@ def test_int8_product_is_exact_under_every_profile(profile):
 
 def test_pin_sets_the_profile_and_keeps_what_the_user_set():
     """pin() fills in the profile's variables and the thread count, and leaves a variable already set alone."""
-    script = ("import os, torch; from lab3 import numerics; numerics.pin(); "
+    script = ("import os, torch; from lab3.base import numerics; numerics.pin(); "
               "print(os.environ['MKL_CBWR'], os.environ.get('ATEN_CPU_CAPABILITY', '-'), torch.get_num_threads())")
     assert run_child(script, LAB3_NUMERICS="avx2", LAB3_THREADS="1").stdout.split() == ["AVX2,STRICT", "avx2", "1"]
     assert run_child(script, LAB3_NUMERICS="native").stdout.split() == ["AUTO,STRICT", "-", "2"]

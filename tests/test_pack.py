@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from lab3 import pack, prune
-from lab3.quantize import Scheme, fake_quantize_model
+from lab3.compress import pack, prune
+from lab3.compress.quantize import Scheme, fake_quantize_model
 from tests.helpers import tiny_model
 
 
@@ -45,7 +45,7 @@ def test_pruned_model_round_trip(tmp_path):
 
 def test_size_is_close_to_bits_per_weight(tmp_path):
     torch.manual_seed(0)
-    from lab3.model import SimpleDNN
+    from lab3.base.model import SimpleDNN
 
     m = SimpleDNN(hidden=(512, 512, 256))
     n_weights = sum(l.weight.numel() for l in (m.fc1, m.fc2, m.fc3, m.fc4))
@@ -94,7 +94,8 @@ def test_bad_arguments(tmp_path):
 
 
 def test_linear_layers_live_in_model_and_quantize_keeps_the_name():
-    from lab3 import model, quantize
+    from lab3.base import model
+    from lab3.compress import quantize
 
     assert quantize.linear_layers is model.linear_layers
 
@@ -104,7 +105,7 @@ def test_same_model_gives_same_bytes_in_every_process(tmp_path):
     import subprocess
     import sys
 
-    script = ("import sys, torch; from lab3 import pack; from tests.helpers import tiny_model; "
+    script = ("import sys, torch; from lab3.compress import pack; from tests.helpers import tiny_model; "
               "pack.save_packed(tiny_model(), sys.argv[1], 4, compress='lzma', metadata={'b': 1, 'a': [2]})")
     paths = [tmp_path / f"run{i}.safetensors" for i in range(3)]
     for p in paths:
@@ -123,7 +124,7 @@ def test_older_format_is_named(tmp_path):
 
 
 def test_mixed_precision_file_reloads_exactly_and_sizes_follow_the_bits(tmp_path):
-    from lab3 import gptq
+    from lab3.compress import gptq
 
     m = tiny_model()
     bits = {"fc1": 4, "fc2": 2, "fc3": 3, "fc4": 2}

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from lab3 import params
+from lab3.book import params
 
 
 @pytest.mark.parametrize("chapter", sorted(params.RULES))
@@ -57,7 +57,7 @@ def test_unknown_and_missing_parameters():
 
 
 def test_parameter_values_are_shown_as_a_reader_reads_them():
-    from lab3.report import parameter_text
+    from lab3.book.report import parameter_text
     assert [parameter_text(v) for v in (None, True, [2, 4, 8], 0.5, "max_abs", 4096)] == \
         ["–", "yes", "2, 4, 8", "0.5", "max_abs", "4096"]
     assert parameter_text([[4, 4, 2, 4], [3, 4, 2, 4]]) == "4/4/2/4; 3/4/2/4"  # a width per layer, per recipe

@@ -1,6 +1,6 @@
 import pytest
 
-from lab3 import peak
+from lab3.measure import peak
 
 INTEL = """processor\t: 0
 vendor_id\t: GenuineIntel

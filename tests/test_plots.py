@@ -5,7 +5,8 @@ matplotlib.use("Agg")
 
 import torch  # noqa: E402
 
-from lab3 import plots, quantize  # noqa: E402
+from lab3.book import plots  # noqa: E402
+from lab3.compress import quantize
 
 
 def test_quantized_histograms_draw_one_bar_per_level_with_its_count():

@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lab3 import data, pack, paths, predict
-from lab3.model import load_model
+from lab3.base import data, paths
+from lab3.base.model import load_model
+from lab3.compress import pack
+from lab3.runtime import predict
 
 
 def needs_model(fn):
@@ -128,7 +130,8 @@ def test_cli_json(packed_model, tmp_path):
 
 
 def test_predict_imports_no_experiment_machinery():
-    code = ("import sys, lab3.predict; heavy = [m for m in ('lab3.gptq', 'lab3.distill', 'lab3.sweep', "
-            "'lab3.prune_sweep', 'lab3.deploy', 'lab3.prune') if m in sys.modules]; print(heavy)")
+    heavy = ("lab3.compress.gptq", "lab3.compress.distill", "lab3.experiments.sweep", "lab3.experiments.prune_sweep",
+             "lab3.experiments.deploy", "lab3.compress.prune")
+    code = f"import sys, lab3.runtime.predict; print([m for m in {heavy!r} if m in sys.modules])"
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=paths.PROJECT_ROOT)
     assert run.returncode == 0 and run.stdout.strip() == "[]", run.stdout + run.stderr

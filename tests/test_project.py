@@ -8,7 +8,7 @@ from pathlib import Path
 import nbformat
 import yaml
 
-from lab3 import params
+from lab3.book import params
 from tests.helpers import unpinned_environment
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,13 +96,15 @@ def test_every_module_imports_on_its_own():
     script = """
 import importlib, pathlib, sys
 failed = []
-for path in sorted(pathlib.Path('lab3').glob('*.py')):
+from lab3.base import cache
+modules = cache.all_modules()
+for module in modules:
     for name in [m for m in sys.modules if m == 'lab3' or m.startswith('lab3.')]:
         del sys.modules[name]
     try:
-        importlib.import_module('lab3.' + path.stem if path.stem != '__init__' else 'lab3')
+        importlib.import_module(('lab3.' + module).removesuffix('.__init__'))
     except Exception as exc:
-        failed.append(f'{path.stem}: {exc}')
+        failed.append(f'{module}: {exc}')
 print('\\n'.join(failed)); sys.exit(1 if failed else 0)
 """
     run = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True)
@@ -111,10 +113,10 @@ print('\\n'.join(failed)); sys.exit(1 if failed else 0)
 
 def test_lab3_import_graph_has_no_circle():
     """Layers point one way: no module imports (even lazily, inside a function) one that imports it back."""
-    from lab3 import cache
+    from lab3.base import cache
 
-    modules = sorted(p.stem for p in (ROOT / "lab3").glob("*.py") if p.stem != "__init__")
-    graph = {m: cache.lab3_imports((ROOT / "lab3" / f"{m}.py").read_text()) - {m} for m in modules}
+    modules = cache.all_modules()
+    graph = {m: cache.lab3_imports(cache.module_path(m).read_text()) - {m} for m in modules}
     state: dict[str, int] = {}
 
     def visit(m, path):
@@ -135,10 +137,10 @@ def test_importing_lab3_changes_nothing_in_the_process():
     script = """
 import importlib, os, pathlib, sys, torch
 torch.set_num_threads(1)
-for path in sorted(pathlib.Path('lab3').glob('*.py')):
-    importlib.import_module('lab3' if path.stem == '__init__' else 'lab3.' + path.stem)
+for path in sorted(pathlib.Path('lab3').rglob('*.py')):
+    importlib.import_module('.'.join(path.with_suffix('').parts).removesuffix('.__init__'))
 assert torch.get_num_threads() == 1, torch.get_num_threads()
-from lab3 import numerics
+from lab3.base import numerics
 pinned = set().union(*numerics.PROFILES.values())  # torch's own imports may set theirs (TORCHINDUCTOR_CACHE_DIR)
 assert not pinned & set(os.environ), pinned & set(os.environ)
 numerics.pin()

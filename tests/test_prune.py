@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from lab3 import prune
-from lab3.model import SimpleDNN, count_parameters, load_model, model_sha256, save_model
+from lab3.base.model import SimpleDNN, count_parameters, load_model, model_sha256, save_model
+from lab3.compress import prune
 from tests.helpers import lab_prune_layer, tiny_model
 
 LAB_TABLE = {0.2: 16_793_939, 0.3: 12_976_961, 0.4: 9_646_059, 0.5: 6_805_929, 0.6: 4_465_225,

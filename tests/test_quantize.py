@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
-from lab3 import quantize as Q
-from lab3.model import model_sha256
+from lab3.base.model import model_sha256
+from lab3.compress import quantize as Q
 from tests.helpers import lab_quantize, tiny_model
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from lab3 import params
+from lab3.book import params
 
 ROOT = Path(__file__).resolve().parent.parent
 

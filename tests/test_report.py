@@ -1,7 +1,8 @@
 """The notebooks' shared helpers: which checkpoint a chapter reports on, and the number formats."""
 from pathlib import Path
 
-from lab3 import report, train
+from lab3.book import report
+from lab3.experiments import train
 
 
 def test_checkpoint_prefers_the_parameter_then_lab3_model_then_trains_the_default(tmp_path, monkeypatch):
@@ -31,7 +32,7 @@ def test_mcnemar_verdict_is_one_rule():
 
 
 def test_source_is_the_code_that_runs_as_a_python_block():
-    from lab3 import quantize
+    from lab3.compress import quantize
 
     text = report.source(quantize.quantize_tensor)
     assert text.startswith("```python\ndef quantize_tensor(") and text.endswith("\n```")

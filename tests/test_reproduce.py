@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from lab3 import reproduce, results
+from lab3.book import reproduce, results
 
 TOL = results.load_tolerances()
 

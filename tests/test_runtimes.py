@@ -2,7 +2,7 @@ import onnx
 import pytest
 import torch
 
-from lab3 import runtimes
+from lab3.runtime import runtimes
 from tests.helpers import tiny_model
 
 
@@ -56,8 +56,8 @@ def test_bad_onnx_file(tmp_path):
 
 
 def test_pytorch_fp32_is_timed_in_a_child_process_without_strict(tmp_path):
-    from lab3 import fp32_timing
-    from lab3.model import save_model
+    from lab3.base.model import save_model
+    from lab3.runtime import fp32_timing
 
     path = tmp_path / "tiny.pt"
     save_model(tiny_model(), path)

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from sphinx.builders.html._assets import _JavaScript
 
-from lab3 import sphinx_assets
-from lab3.sphinx_assets import _dedupe, copy_mathjax, unique_scripts
+from lab3.book import sphinx_assets
+from lab3.book.sphinx_assets import _dedupe, copy_mathjax, unique_scripts
 
 
 def test_exact_repeats_of_inline_scripts_are_dropped():

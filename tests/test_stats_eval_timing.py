@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch.utils.data import TensorDataset
 
-from lab3 import evaluate, stats, timing
-from lab3.model import saved_bytes
+from lab3.base.model import saved_bytes
+from lab3.measure import evaluate, stats, timing
 from tests.helpers import tiny_model
 
 

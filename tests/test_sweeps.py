@@ -5,9 +5,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from lab3 import deploy, evaluate, frontier, pack, prune, prune_sweep, quantize, sweep
-from lab3.cache import ResultCache
-from lab3.model import count_parameters
+from lab3.base.cache import ResultCache
+from lab3.base.model import count_parameters
+from lab3.compress import pack, prune, quantize
+from lab3.experiments import deploy, frontier, prune_sweep, sweep
+from lab3.measure import evaluate
 from tests.helpers import tiny_model
 
 

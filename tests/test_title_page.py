@@ -2,7 +2,7 @@
 import pytest
 import yaml
 
-from lab3 import build
+from lab3.book import build
 
 
 def test_latex_escape_keeps_a_name_with_special_characters_printable():

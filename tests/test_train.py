@@ -1,8 +1,9 @@
 import pytest
 import torch
 
-from lab3 import data, numerics, train
-from lab3.model import model_sha256
+from lab3.base import data, numerics
+from lab3.base.model import model_sha256
+from lab3.experiments import train
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +83,7 @@ def test_schedules_over_the_whole_run(schedule):
 
 
 def test_the_default_recipe_is_the_course_like_one_and_strong_the_previous():
-    from lab3 import course_recipe
+    from lab3.experiments import course_recipe
 
     assert train.RECIPE == train.Recipe(**course_recipe.COURSE_LIKE) == train.RECIPES["course"]
     assert train.RECIPES["strong"] == train.Recipe() and train.RECIPES["strong"].optimizer == "adamw"

@@ -22,9 +22,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from lab3 import fileio
-from lab3.model import IN_FEATURES, SimpleDNN, from_state_dict, linear_layers, state_sha256
-from lab3.quantize import QParams, Scheme, check_bits, dequantize_codes, weight_codes
+from lab3.base import fileio
+from lab3.base.model import IN_FEATURES, SimpleDNN, from_state_dict, linear_layers, state_sha256
+from lab3.compress.quantize import QParams, Scheme, check_bits, dequantize_codes, weight_codes
 
 FORMAT = "lab3.packed/2"
 META_KEY = "lab3"
@@ -159,7 +159,7 @@ def read_packed(path: str | os.PathLike) -> tuple[SimpleDNN, dict[str, Any]]:
             found = meta.get("format") if isinstance(meta, dict) else None
             if found != FORMAT:
                 found = found or raw.get("format")
-                hint = " (an older lab3 format: write it again with lab3.pack.save_packed)" if found else ""
+                hint = " (an older lab3 format: write it again with lab3.compress.pack.save_packed)" if found else ""
                 raise _bad(path, f"format is {found!r}, expected {FORMAT!r}{hint}")
             arrays = {key: fh.get_tensor(key) for key in fh.keys()}
     except (SafetensorError, OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:

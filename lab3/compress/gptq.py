@@ -5,7 +5,7 @@ at a time and, after each column, spreads the rounding error over the columns no
 the inverse Hessian of the layer's squared output error, H = 2 X^T X / n (Frantar et al., 2022, after
 Hassibi & Stork's Optimal Brain Surgeon). Columns go in blocks so most work is matrix products, and in
 order of decreasing Hessian diagonal ("act order"). The grid (one scale per output row) is fixed up
-front from the original weights, so the result is plain integer codes that ``lab3.pack`` stores.
+front from the original weights, so the result is plain integer codes that ``lab3.compress.pack`` stores.
 Layers are done in order, each one fed by the already-quantized layers before it.
 """
 from __future__ import annotations
@@ -16,8 +16,8 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from lab3.model import linear_layers
-from lab3.quantize import QParams, Scheme, dequantize_codes
+from lab3.base.model import linear_layers
+from lab3.compress.quantize import QParams, Scheme, dequantize_codes
 
 
 def hessian(inputs: torch.Tensor) -> torch.Tensor:

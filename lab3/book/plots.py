@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from lab3.stats import selected
+from lab3.measure.stats import selected
 
 WIDTH = 7.0  # inches: fits the PDF's text width at 100%
 STYLE: dict[str, Any] = {

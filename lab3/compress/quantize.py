@@ -9,7 +9,7 @@ The integer-grid family follows pytorch/ao's choose-params -> quantize -> dequan
 the clipping that minimizes the squared error), ``quantize_codes`` maps weights to integer codes,
 ``dequantize_codes`` maps codes back to float32 as ``codes * scale``; ``fake_quantize`` is the round trip and
 ``fake_quantize_model`` applies a ``Scheme`` (keyword arguments only) to a whole model. Codes are what
-``lab3.pack`` stores, so a packed file reloads to the same float32 weights bit for bit.
+``lab3.compress.pack`` stores, so a packed file reloads to the same float32 weights bit for bit.
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from lab3.model import linear_layers  # noqa: F401  (also lab3.quantize.linear_layers, for the chapters)
+from lab3.base.model import linear_layers  # noqa: F401  (also lab3.compress.quantize.linear_layers, for the chapters)
 
 Method = Literal["fixed", "maxabs", "percentile", "mse"]
 Granularity = Literal["tensor", "channel"]

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torchvision import datasets, transforms
 
-from lab3 import fileio, paths
+from lab3.base import fileio, paths
 
 SPLITS = ("train", "test")
 MEAN, STD = 0.5, 0.5

@@ -8,8 +8,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from lab3 import data
-from lab3.model import linear_layers
+from lab3.base import data
+from lab3.base.model import linear_layers
 
 
 def calibration_images(n: int = 4096, seed: int = 0, root: str | None = None) -> torch.Tensor:

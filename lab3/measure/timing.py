@@ -20,8 +20,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from lab3 import numerics
-from lab3.evaluate import torch_runner
+from lab3.base import numerics
+from lab3.measure.evaluate import torch_runner
 
 
 def _benchmark() -> ModuleType:

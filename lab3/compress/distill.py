@@ -22,8 +22,8 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from lab3 import data
-from lab3.evaluate import predict
+from lab3.base import data
+from lab3.measure.evaluate import predict
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ loaders (``pack.load_packed``, ONNX export):
 4. **Scales and biases in float16**: at a few hundred neurons, float32 ones are over a tenth of the file.
 
 Only training images are used for building; the choice among recipes reads the selection half of the test
-set and the report the other half (``lab3.holdout``).
+set and the report the other half (``lab3.measure.holdout``).
 """
 from __future__ import annotations
 
@@ -24,14 +24,16 @@ from typing import Any
 
 import torch
 
-from lab3 import calibrate, data, evaluate, pack, paths, timing
-from lab3.cache import ResultCache, tensor_key
-from lab3.distill import DistillConfig, distill, teacher_logits, training_set
-from lab3.model import SimpleDNN, count_parameters, model_sha256
-from lab3.progress import bar
-from lab3.prune import drop_inputs, pixel_frequency, prune_model
-from lab3.quantize import RoundThrough, Scheme, quantize_codes
-from lab3.stats import hits_record
+from lab3.base import data, paths
+from lab3.base.cache import ResultCache, tensor_key
+from lab3.base.model import SimpleDNN, count_parameters, model_sha256
+from lab3.base.progress import bar
+from lab3.compress import calibrate, pack
+from lab3.compress.distill import DistillConfig, distill, teacher_logits, training_set
+from lab3.compress.prune import drop_inputs, pixel_frequency, prune_model
+from lab3.compress.quantize import RoundThrough, Scheme, quantize_codes
+from lab3.measure import evaluate, timing
+from lab3.measure.stats import hits_record
 
 LAYERS = ("fc1", "fc2", "fc3", "fc4")
 

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from lab3 import fileio
+from lab3.base import fileio
 
 IN_FEATURES = 28 * 28
 NUM_CLASSES = 10

@@ -11,7 +11,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from lab3 import numerics, paths, plots
+from lab3.base import numerics, paths
+from lab3.book import plots
 
 NBSP = "\u00a0"  # keeps a number with its unit, and an interval in one piece, when a table cell wraps
 
@@ -26,7 +27,7 @@ def checkpoint(model_path: str | os.PathLike | None = None) -> Path:
         return Path(model_path)
     path = paths.model_path()
     if path == paths.full_model_path():
-        from lab3 import train
+        from lab3.experiments import train
 
         if train.matching_checkpoint(path, train.RECIPE) is None:  # silent when it exists: nothing in the book
             train.train_full(path)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from lab3 import stats
+from lab3.measure import stats
 
 SEED = 20261126  # fixed: the halves are part of the protocol, not a parameter to tune
 

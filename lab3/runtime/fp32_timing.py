@@ -1,8 +1,8 @@
 """PyTorch float32 at its best: timed in a child process without MKL's STRICT mode.
 
-The report runs with ``MKL_CBWR=AUTO,STRICT`` (``lab3.numerics``) so that one machine always gives the same
+The report runs with ``MKL_CBWR=AUTO,STRICT`` (``lab3.base.numerics``) so that one machine always gives the same
 bits. STRICT can cost speed, and MKL reads the setting once, when it loads, so a speed baseline without it
-needs its own process: ``time_pytorch_fp32`` starts ``python -m lab3.fp32_timing FILE`` with
+needs its own process: ``time_pytorch_fp32`` starts ``python -m lab3.runtime.fp32_timing FILE`` with
 ``MKL_CBWR=AUTO`` and reads back one JSON line.
 """
 from __future__ import annotations
@@ -16,17 +16,19 @@ from pathlib import Path
 
 from torch import nn
 
-from lab3 import data, numerics, timing
-from lab3.evaluate import torch_runner
-from lab3.model import load_model
-from lab3.pack import load_packed
+from lab3.base import data, numerics
+from lab3.base.model import load_model
+from lab3.compress.pack import load_packed
+from lab3.measure import timing
+from lab3.measure.evaluate import torch_runner
 
 
 def time_pytorch_fp32(file: str | os.PathLike, min_run_time: float = 1.0, timeout: float = 600) -> dict[str, float]:
     """PyTorch float32 timings of a checkpoint (.pt) or packed file (.safetensors), measured in a child process
     with MKL at its fastest (``MKL_CBWR=AUTO``, no STRICT): the speed baseline at its best, not the report's bits."""
     env = {**os.environ, "MKL_CBWR": "AUTO"}
-    proc = subprocess.run([sys.executable, "-m", "lab3.fp32_timing", str(file), "--min-run-time", str(min_run_time)],
+    command = [sys.executable, "-m", "lab3.runtime.fp32_timing", str(file), "--min-run-time", str(min_run_time)]
+    proc = subprocess.run(command,
                           env=env, capture_output=True, text=True, timeout=timeout)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     if proc.returncode != 0 or not lines:
@@ -41,7 +43,7 @@ def _load_any(file: Path) -> nn.Module:
 
 def main(argv: list[str] | None = None) -> int:
     """Child process of ``time_pytorch_fp32``: print one JSON line of batch-1 and test-set timings."""
-    ap = argparse.ArgumentParser(prog="python -m lab3.fp32_timing", description=main.__doc__)
+    ap = argparse.ArgumentParser(prog="python -m lab3.runtime.fp32_timing", description=main.__doc__)
     ap.add_argument("file", type=Path)
     ap.add_argument("--min-run-time", type=float, default=1.0)
     args = ap.parse_args(argv)

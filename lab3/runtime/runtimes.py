@@ -12,7 +12,7 @@ Simulated quantization computes in float32 and cannot be faster. Here the weight
 
 Each runtime is wrapped as a callable from a float32 image batch to logits, so accuracy and timing use
 exactly the same code path. Library chatter (deprecation warnings, advice messages) is silenced here so
-it never reaches the report. ``lab3.fp32_timing`` times PyTorch float32 at its best, in a child process.
+it never reaches the report. ``lab3.runtime.fp32_timing`` times PyTorch float32 at its best, in a child process.
 """
 from __future__ import annotations
 
@@ -29,9 +29,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from lab3 import fileio, numerics
-from lab3.evaluate import torch_runner
-from lab3.model import saved_bytes
+from lab3.base import fileio, numerics
+from lab3.base.model import saved_bytes
+from lab3.measure.evaluate import torch_runner
 
 RUNTIMES = ("pytorch-fp32", "pytorch-int8", "torchao-int8", "ort-fp32", "ort-int8", "ort-int8-static", "ort-int4",
             "openvino-fp32", "openvino-int8")

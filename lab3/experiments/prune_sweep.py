@@ -11,13 +11,13 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-from lab3 import evaluate, timing
-from lab3.cache import ResultCache, tensor_key
-from lab3.distill import DistillConfig, distill
-from lab3.model import SimpleDNN, count_parameters, float32_bytes, model_sha256, saved_bytes
-from lab3.progress import bar
-from lab3.prune import prune_model
-from lab3.stats import hits_record, selected, within
+from lab3.base.cache import ResultCache, tensor_key
+from lab3.base.model import SimpleDNN, count_parameters, float32_bytes, model_sha256, saved_bytes
+from lab3.base.progress import bar
+from lab3.compress.distill import DistillConfig, distill
+from lab3.compress.prune import prune_model
+from lab3.measure import evaluate, timing
+from lab3.measure.stats import hits_record, selected, within
 
 METHODS: dict[str, dict[str, Any]] = {
     "lab: L2 norm": dict(importance="l2", repair=False),

@@ -22,7 +22,7 @@ differ in their last bits are checked against the reference within stated tolera
 
 The libraries read these variables lazily, so ``pin()`` works as long as no tensor op ran before it. Importing
 lab3 sets nothing: the entry points (``python -m lab3.*``, the benchmarks) and the chapters
-(``lab3.report.setup()``) call ``pin()`` first. A variable the user already set is left alone
+(``lab3.book.report.setup()``) call ``pin()`` first. A variable the user already set is left alone
 (``os.environ.setdefault``).
 """
 from __future__ import annotations

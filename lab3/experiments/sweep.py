@@ -16,12 +16,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from lab3 import calibrate, evaluate, gptq, pack
-from lab3.cache import ResultCache, tensor_key
-from lab3.model import SimpleDNN, linear_layers, model_sha256
-from lab3.progress import bar
-from lab3.quantize import Scheme, check_bits, check_q, fake_quantize, quantize_tensor, weights_vector
-from lab3.stats import hits_record, selected
+from lab3.base.cache import ResultCache, tensor_key
+from lab3.base.model import SimpleDNN, linear_layers, model_sha256
+from lab3.base.progress import bar
+from lab3.compress import calibrate, gptq, pack
+from lab3.compress.quantize import Scheme, check_bits, check_q, fake_quantize, quantize_tensor, weights_vector
+from lab3.measure import evaluate
+from lab3.measure.stats import hits_record, selected
 
 Q_UNITS = ("max_abs", "absolute")
 
@@ -171,7 +172,7 @@ def gptq_packed(model: SimpleDNN, bits: int | Mapping[str, int], calibration_ima
     loaded = pack.load_packed(path)
     for name, value in quantized.state_dict().items():
         if not torch.equal(loaded.state_dict()[name], value):
-            raise RuntimeError(f"{path}: packed round trip changed {name}; this is a bug in lab3.pack")
+            raise RuntimeError(f"{path}: packed round trip changed {name}; this is a bug in lab3.compress.pack")
     return loaded, {"path": str(path), "bytes": info["bytes"], "seconds": seconds, "bits": bits}
 
 

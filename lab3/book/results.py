@@ -5,7 +5,7 @@ Each entry has a *kind* that says how it may move on another machine (``referenc
 (a fraction of ``n`` test images), ``model_stat`` (a statistic of the trained weights), ``compressed_bytes``
 (lzma-coded sizes), ``time`` (measured seconds: shown, never compared), ``info`` (machine-dependent with no
 useful bound, such as a weight mean near zero or a p-value: shown, never compared) and ``choice`` (a
-conclusion, with the candidates that are indistinguishable from it within the measured spread). ``lab3.reproduce``
+conclusion, with the candidates that are indistinguishable from it within the measured spread). ``lab3.book.reproduce``
 compares a run's results with the committed reference by these kinds.
 """
 from __future__ import annotations
@@ -17,8 +17,8 @@ from typing import Any
 
 import yaml
 
-from lab3 import fileio, paths
-from lab3.stats import selected
+from lab3.base import fileio, paths
+from lab3.measure.stats import selected
 
 KINDS = ("exact", "accuracy", "model_stat", "compressed_bytes", "time", "info", "choice")
 OUT_ENV = "LAB3_RESULTS_OUT"

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from lab3 import paths
+from lab3.base import paths
 
 NOTEBOOKS = paths.PROJECT_ROOT / "notebooks"
 

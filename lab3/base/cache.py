@@ -18,45 +18,83 @@ from typing import Any
 
 import torch
 
-from lab3 import fileio, paths
-from lab3.model import state_sha256
+from lab3.base import fileio, paths
+from lab3.base.model import state_sha256
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # lab3/
+
+
+def all_modules() -> list[str]:
+    """Every lab3 module by its dotted name under lab3: ``"__init__"``, ``"build"``, ``"compress.__init__"``, ..."""
+    return sorted(".".join(p.relative_to(PACKAGE_DIR).with_suffix("").parts) for p in PACKAGE_DIR.rglob("*.py")
+                  if "__pycache__" not in p.parts)
+
+
+def module_path(name: str) -> Path:
+    """The file of a lab3 module, named by its dotted name under lab3 (``"experiments.sweep"``) or, where one
+    module alone has that file name, by the file name (``"sweep"``)."""
+    exact = PACKAGE_DIR.joinpath(*name.split(".")).with_suffix(".py")
+    if exact.is_file():
+        return exact
+    matches = [m for m in all_modules() if m.rsplit(".", 1)[-1] == name]
+    if len(matches) != 1:
+        raise ValueError(f"lab3 module {name!r}: {'found ' + ', '.join(matches) if matches else 'no such module'}; "
+                         "name it by its dotted path under lab3, e.g. 'experiments.sweep'")
+    return module_path(matches[0])
+
+
+def module_name(path: Path) -> str:
+    """The dotted name under lab3 of a module file."""
+    return ".".join(Path(path).resolve().relative_to(PACKAGE_DIR).with_suffix("").parts)
+
+
+def _existing(dotted: str) -> str | None:
+    """``dotted`` (a name under lab3, e.g. ``compress.quantize``) as a module, a package's ``__init__``, or None."""
+    base = PACKAGE_DIR.joinpath(*dotted.split(".")) if dotted else PACKAGE_DIR
+    if base.with_suffix(".py").is_file() and dotted:
+        return dotted
+    if (base / "__init__.py").is_file():
+        return f"{dotted}.__init__" if dotted else "__init__"
+    return None
 
 
 def lab3_imports(source: str) -> set[str]:
-    """The lab3 modules a piece of Python source imports (``from lab3 import x``, ``import lab3.x``, ...)."""
-    found: set[str] = set()
+    """The lab3 modules a piece of Python source imports, by dotted name under lab3 (``from lab3.compress import
+    quantize`` gives ``compress.quantize``; ``import lab3.base.data``, ``from lab3.book.plots import x`` alike)."""
+    found: set[str | None] = set()
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            if node.module == "lab3":
-                found.update(a.name for a in node.names)
-            elif node.module.startswith("lab3."):
-                found.add(node.module.split(".")[1])
+            if node.module == "lab3" or node.module.startswith("lab3."):
+                package = node.module[len("lab3."):] if node.module != "lab3" else ""
+                for alias in node.names:
+                    sub = _existing(f"{package}.{alias.name}" if package else alias.name)
+                    found.add(sub if sub is not None else _existing(package))
         elif isinstance(node, ast.Import):
-            found.update(a.name.split(".")[1] for a in node.names if a.name.startswith("lab3."))
-    return {m for m in found if (PACKAGE_DIR / f"{m}.py").is_file()}
+            found.update(_existing(a.name[len("lab3."):]) for a in node.names if a.name.startswith("lab3."))
+    return {m for m in found if m is not None}
 
 
 def module_closure(modules: Iterable[str]) -> set[str]:
-    """``modules`` and every lab3 module they import, transitively (the package's __init__ included)."""
-    todo, seen = list(modules) + ["__init__"], set()
+    """``modules`` and every lab3 module they import, transitively, with the packages' ``__init__`` files."""
+    todo, seen = [module_name(module_path(m)) for m in modules] + ["__init__"], set()
     while todo:
         name = todo.pop()
         if name in seen:
             continue
         seen.add(name)
-        todo.extend(lab3_imports((PACKAGE_DIR / f"{name}.py").read_text()) - seen)
+        parts = name.split(".")
+        todo.extend(f"{'.'.join(parts[:i])}.__init__" for i in range(1, len(parts)) if parts[i] != "__init__")
+        todo.extend(lab3_imports(module_path(name).read_text()) - seen)
     return seen
 
 
 def code_version(modules: Iterable[str] | None = None) -> str:
-    """sha256 over the sources (names and bytes) of ``modules`` and what they import; None: all of lab3."""
-    names = sorted(p.stem for p in PACKAGE_DIR.glob("*.py")) if modules is None else sorted(module_closure(modules))
+    """sha256 over the sources (paths under lab3 and bytes) of ``modules`` and what they import; None: all of lab3."""
+    names = all_modules() if modules is None else sorted(module_closure(modules))
     h = hashlib.sha256()
     for name in names:
-        path = PACKAGE_DIR / f"{name}.py"
-        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+        path = module_path(name)
+        h.update(path.relative_to(PACKAGE_DIR).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     return h.hexdigest()
 
 

@@ -1,0 +1,1 @@
+"""The base: paths, atomic files, numerics settings, progress bars, MNIST, the model, the result cache."""

@@ -1,0 +1,1 @@
+"""Compression on tensors and models: quantize, GPTQ, prune, pack, mixed precision, distillation, calibration."""
