@@ -194,8 +194,7 @@ def export(model: SimpleDNN, config: Config, out: Path | None = None, rule: str 
         "files": {
             "packed": {"path": packed_path.name, "bytes": packed_path.stat().st_size,
                        "sha256": fileio.sha256_file(packed_path), "format": pack.FORMAT,
-                       "note": (f"{config.bits}-bit codes + per-channel scales, lzma on top; "
-                                "lab3.compress.pack.load_packed")},
+                       "note": f"{config.bits}-bit codes + per-channel scales, lzma on top; lab3.pack.load_packed"},
             "onnx": {"path": onnx_path.name, "bytes": onnx_path.stat().st_size,
                      "sha256": fileio.sha256_file(onnx_path),
                      "note": "the same dequantized weights as float32, for ONNX Runtime"},
