@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from lab3.base import numerics
 from lab3.book import results
+from lab3.experiments.deploy import DEEP_COMPRESSION_LENET
 
-DEEP_COMPRESSION_BYTES, DEEP_COMPRESSION_ACC = 27_000, 0.9842
+DEEP_COMPRESSION_BYTES, DEEP_COMPRESSION_ACC = DEEP_COMPRESSION_LENET["bytes"], DEEP_COMPRESSION_LENET["accuracy"]
 
 
 def main() -> None:

@@ -130,3 +130,23 @@ def test_activation_importance_removes_a_dead_neuron_that_l2_keeps():
         return any(torch.equal(row, m.fc1.weight[0]) for row in p.fc1.weight)
 
     assert kept(by_l2) and not kept(by_activation)
+
+
+def test_data_aware_pruning_keeps_the_labs_count_when_most_neurons_are_dead():
+    m = tiny_model(hidden=(20, 16, 12))
+    with torch.no_grad():  # 15 of fc1's 20 neurons never fire: their activation scores are all exactly 0
+        m.fc1.bias[5:] = -1e6
+    calib = torch.randn(100, 1, 28, 28)
+    for ratio in (0.3, 0.5, 0.9):
+        pruned = prune.prune_model(m, ratio, importance="activation", repair=True, calibration=calib)
+        assert pruned.sizes == prune.prune_model(m, ratio).sizes, ratio  # the lab's count, not every tie
+        if ratio <= 0.5:  # room for them: the five live neurons are all kept
+            live = m.fc1.weight[:5]
+            assert all(any(torch.equal(row, w) for w in pruned.fc1.weight) for row in live)
+
+
+def test_kept_count_is_what_the_rules_keep_with_distinct_scores():
+    scores = torch.randperm(50).float()
+    for ratio in (0.0, 0.01, 0.3, 0.5, 0.9):
+        for rule in ("lab", "exact"):
+            assert int(prune.keep_mask(scores, ratio, rule).sum()) == prune.kept_count(50, ratio, rule)

@@ -48,3 +48,34 @@ def test_glue_stores_text_as_markdown_and_numbers_as_they_are(monkeypatch):
     report.glue("n", 0.5)
     (n1, v1, d1), (n2, v2, d2) = stored
     assert (n1, v1.data, d1) == ("t", "**97.45%**", False) and (n2, v2, d2) == ("n", 0.5, False)
+
+
+class _Events:
+    def __init__(self) -> None:
+        self.callbacks: dict[str, list] = {}
+
+    def register(self, event: str, fn) -> None:
+        self.callbacks.setdefault(event, []).append(fn)
+
+
+class _Shell:
+    def __init__(self) -> None:
+        self.events = _Events()
+
+
+def test_a_slow_cell_prints_the_stacks_and_a_finished_one_does_not(tmp_path):
+    import time
+
+    shell = _Shell()
+    with open(tmp_path / "log.txt", "w") as log:
+        report.dump_stacks_of_slow_cells(shell, seconds=0.3, log=log)
+        (pre,), (post,) = shell.events.callbacks["pre_run_cell"], shell.events.callbacks["post_run_cell"]
+        pre(None)
+        post(None)  # a cell that finished in time: nothing is printed
+        time.sleep(0.5)
+        assert (tmp_path / "log.txt").read_text() == ""
+        pre(None)
+        time.sleep(0.6)  # a cell still running after 0.3 s
+        post(None)
+    text = (tmp_path / "log.txt").read_text()
+    assert "Timeout" in text and "test_a_slow_cell_prints_the_stacks" in text

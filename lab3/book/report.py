@@ -47,10 +47,33 @@ def setup() -> None:
         from IPython import get_ipython
         from matplotlib_inline.backend_inline import set_matplotlib_formats
 
-        if get_ipython() is not None:
+        shell = get_ipython()
+        if shell is not None:
             set_matplotlib_formats("png", "pdf")
+            dump_stacks_of_slow_cells(shell)
     except ImportError:  # outside Jupyter: nothing to configure
         pass
+
+
+SLOW_CELL_SECONDS = 1500.0  # nbval gives up on a cell after 2,000 s (its default); the stacks come before that
+_stack_log: list[Any] = []  # the open log file, kept alive for faulthandler
+
+
+def dump_stacks_of_slow_cells(shell: Any, seconds: float = SLOW_CELL_SECONDS, log: Any = None) -> None:
+    """Print every thread's Python stack to ``log`` (default: the parent process's stderr, the build or test log;
+    nbval discards a kernel's own) when a cell runs longer than ``seconds``, so that a hang in a clean-clone run
+    shows where it is."""
+    import faulthandler
+
+    if log is None:
+        if not _stack_log:
+            try:
+                _stack_log.append(open(f"/proc/{os.getppid()}/fd/2", "w"))  # noqa: SIM115 (open while the kernel is)
+            except OSError:  # not Linux, or no parent's stderr to write to: nothing to arm
+                return
+        log = _stack_log[0]
+    shell.events.register("pre_run_cell", lambda *_: faulthandler.dump_traceback_later(seconds, file=log))
+    shell.events.register("post_run_cell", lambda *_: faulthandler.cancel_dump_traceback_later())
 
 
 def markdown(text: str) -> None:

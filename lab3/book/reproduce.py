@@ -29,10 +29,9 @@ from typing import Any
 from lab3.base import fileio, numerics, paths
 from lab3.base.model import model_sha256, read_checkpoint
 from lab3.book import results
+from lab3.book.build import CHAPTERS
 from lab3.book.results import load_tolerances
 
-CHAPTERS = ("baseline", "quantization", "pruning", "quantizers", "repair", "deployment", "conclusion",
-            "reproducibility")
 RESULT_CHAPTERS = CHAPTERS[:6]  # the conclusion and the appendix state no results of their own
 NBVAL_FLAGS = ("--nbval-current-env", "--nbval-sanitize-with", "tests/nbval_sanitize.cfg",
                "--ignore=book/_build")  # the built HTML keeps copies of the notebooks: check each chapter once

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -271,12 +271,13 @@ def fake_quantize_model(model: nn.Module, scheme: Scheme) -> nn.Module:
     return out
 
 
-def weight_codes(model: nn.Module, scheme: Scheme) -> dict[str, tuple[torch.Tensor, QParams]]:
-    """Integer codes and grid of every Linear weight under ``scheme`` (what a packed file stores)."""
+def weight_codes(model: nn.Module, scheme: Scheme | Mapping[str, Scheme]) -> dict[str, tuple[torch.Tensor, QParams]]:
+    """Integer codes and grid of every Linear weight under ``scheme`` (one for all layers, or one per layer name):
+    what a packed file stores."""
     out = {}
     for name, layer in linear_layers(model):
         w = layer.weight.detach()
-        qp = scheme.qparams(w)
+        qp = (scheme[name] if isinstance(scheme, Mapping) else scheme).qparams(w)
         out[name] = (quantize_codes(w, qp), qp)
     return out
 

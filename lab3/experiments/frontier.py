@@ -26,16 +26,14 @@ import torch
 
 from lab3.base import data, paths
 from lab3.base.cache import ResultCache, tensor_key
-from lab3.base.model import SimpleDNN, count_parameters, model_sha256
+from lab3.base.model import LAYERS, SimpleDNN, count_parameters, model_sha256
 from lab3.base.progress import bar
 from lab3.compress import calibrate, pack
 from lab3.compress.distill import DistillConfig, distill, teacher_logits, training_set
 from lab3.compress.prune import drop_inputs, pixel_frequency, prune_model
-from lab3.compress.quantize import RoundThrough, Scheme, quantize_codes
+from lab3.compress.quantize import RoundThrough, Scheme, weight_codes
 from lab3.measure import evaluate, timing
 from lab3.measure.stats import hits_record
-
-LAYERS = ("fc1", "fc2", "fc3", "fc4")
 
 
 @dataclass(frozen=True)
@@ -93,13 +91,8 @@ def quantize_and_pack(student: SimpleDNN, recipe: Recipe, train: tuple[torch.Ten
     tuned, seconds = distill(student, train[0], train[1], teacher,
                              DistillConfig(epochs=recipe.qat_epochs, lr=recipe.qat_lr, seed=recipe.seed),
                              weights={name: RoundThrough(scheme) for name, scheme in schemes.items()})
-    codes = {}
-    for name, scheme in schemes.items():
-        w = getattr(tuned, name).weight.detach()
-        qp = scheme.qparams(w)
-        codes[name] = (quantize_codes(w, qp), qp)
-    info = pack.save_packed(tuned, path, dict(zip(LAYERS, recipe.bits)), codes=codes, compress="lzma",
-                            side="float16", metadata={"recipe": asdict(recipe)})
+    info = pack.save_packed(tuned, path, dict(zip(LAYERS, recipe.bits)), codes=weight_codes(tuned, schemes),
+                            compress="lzma", side="float16", metadata={"recipe": asdict(recipe)})
     return info, seconds
 
 
