@@ -50,3 +50,10 @@ def test_unknown_profile_or_thread_count_names_the_variable(monkeypatch):
     monkeypatch.setenv("LAB3_THREADS", "0")
     with pytest.raises(ValueError, match="LAB3_THREADS must be a positive integer"):
         numerics.threads()
+
+
+def test_each_profile_compiles_into_its_own_cache():
+    """Code torch.compile cached under one profile gave wrong int8 results under another: the caches are apart."""
+    script = "import os; from lab3.base import numerics; numerics.pin(); print(os.environ['TORCHINDUCTOR_CACHE_DIR'])"
+    native, avx2 = (run_child(script, LAB3_NUMERICS=p).stdout.split()[-1] for p in ("native", "avx2"))
+    assert native != avx2 and native.endswith("lab3-native") and avx2.endswith("lab3-avx2")
