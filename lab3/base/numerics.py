@@ -79,10 +79,10 @@ def pin() -> None:
 
 def cache_dir() -> str:
     """torch.compile's cache folder for this profile and user (under the system's temporary folder)."""
-    import getpass
     import tempfile
 
-    return os.path.join(tempfile.gettempdir(), f"torchinductor-{getpass.getuser()}-lab3-{profile()}")
+    user = str(os.getuid()) if hasattr(os, "getuid") else os.environ.get("USERNAME", "user")  # a container's uid
+    return os.path.join(tempfile.gettempdir(), f"torchinductor-{user}-lab3-{profile()}")  # may have no passwd entry
 
 
 def describe() -> dict[str, str | int]:
