@@ -87,9 +87,15 @@ def compare_value(ref: Any, run: Any, rule: dict[str, Any], n: int | None = None
                     allowed = tier["abs_pp"] * scale
                     ok = abs(diff_pp) <= allowed + 1e-9
                     return f"{diff_pp:+.2f} pp", f"±{allowed:.2g} pp", "agree" if ok else "differ"
-                ok = run < tier["below"]
-                return f"{diff_pp:+.2f} pp", f"stays below {100 * tier['below']:.0f}%", "agree" if ok else "differ"
+                limit = tier["below"] + tier.get("margin_pp", 0.0) * scale / 100  # the edge, and its noise
+                ok = run < limit
+                return f"{diff_pp:+.2f} pp", f"stays below {100 * limit:.3g}%", "agree" if ok else "differ"
         return f"{diff_pp:+.2f} pp", "no tier", "differ"
+    if kind == "absolute":  # a quantity already on a log scale (dB): ratios of it mean nothing near 0
+        diff = run - ref
+        unit = rule.get("unit", "")
+        return f"{diff:+.2f} {unit}".rstrip(), f"±{rule['abs']:g} {unit}".rstrip(), \
+            "agree" if abs(diff) <= rule["abs"] + 1e-9 else "differ"
     if kind == "relative":
         rel = (run - ref) / ref if ref else math.inf * (run != ref)
         return f"{100 * rel:+.1f}%", f"±{100 * rule['rel']:.0f}%", "agree" if abs(rel) <= rule["rel"] else "differ"

@@ -125,9 +125,23 @@ def spread_pp(tolerances: dict[str, Any] | None = None) -> float:
     return float(tolerances["kinds"]["accuracy"]["spread_pp"])
 
 
-def tied_best(rows: Sequence[dict[str, Any]], best: dict[str, Any], spread_pp: float, label: str) -> list[Any]:
-    """Labels of the rows whose accuracy is within ``spread_pp`` of the best row's: the same choice under noise."""
-    return [r[label] for r in rows if 100 * (selected(best) - selected(r)) <= spread_pp + 1e-12]
+def cliff(tolerances: dict[str, Any] | None = None) -> float:
+    """The accuracy below which results sit on the cliff: any value there is what another machine may give."""
+    tolerances = tolerances or load_tolerances()
+    return float(next(t["below"] for t in tolerances["kinds"]["accuracy"]["tiers"] if "below" in t))
+
+
+def tied_best(rows: Sequence[dict[str, Any]], best: dict[str, Any], spread_pp: float, label: str,
+              cliff_accuracy: float | None = None) -> list[Any]:
+    """Labels of the rows that another machine's numbers could make the best: the same choice under noise.
+
+    Those within ``spread_pp`` of the best row; and when the best row itself is on the cliff (below
+    ``cliff_accuracy``, default the tolerances'), every row on the cliff, since each may take any value there.
+    """
+    limit = cliff() if cliff_accuracy is None else cliff_accuracy
+    on_cliff = selected(best) < limit
+    return [r[label] for r in rows if 100 * (selected(best) - selected(r)) <= spread_pp + 1e-12
+            or (on_cliff and selected(r) < limit)]
 
 
 def tied_rule(rows: Sequence[dict[str, Any]], full_accuracy: float, tolerance_pp: float, spread_pp: float,
