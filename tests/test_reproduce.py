@@ -79,6 +79,15 @@ def test_a_choice_among_the_tied_candidates_is_tied_and_elsewhere_differs():
     assert statuses(run_with(best_q=moved))["best_q"] == "differ"
 
 
+def test_a_choice_whose_ties_hold_the_references_is_tied_and_says_so():
+    # the reference had no tie, the run's choice ties with the reference's (e.g. both on the cliff)
+    ref = {"choice": "lab fixed q", "tied": ["lab fixed q"]}
+    run = {"choice": "GPTQ", "tied": ["GPTQ", "lab fixed q"]}
+    diff, allowed, status = reproduce.compare_value(ref, run, {"rule": "choice"})
+    assert (diff, status) == ("moved", "tied") and allowed == "the same, or a tied candidate (GPTQ)"
+    assert reproduce.compare_value(ref, ref, {"rule": "choice"})[1] == "the same (no tied candidate)"
+
+
 def test_a_vanished_result_is_missing_and_fails():
     run = run_with()
     del run["quantization"]["values"]["acc_high"]

@@ -73,7 +73,11 @@ def compare_value(ref: Any, run: Any, rule: dict[str, Any], n: int | None = None
     if kind == "choice":
         same = ref["choice"] == run["choice"]
         tied = run["choice"] in ref.get("tied", []) or ref["choice"] in run.get("tied", [])
-        candidates = ", ".join(str(c) for c in ref.get("tied", []) if c != ref["choice"])
+        # tied either way: the run's choice is among the reference's ties, or the reference's among the run's
+        ties = [c for c in ref.get("tied", []) if c != ref["choice"]]
+        if ref["choice"] in run.get("tied", []) and run["choice"] not in ties and not same:
+            ties.append(run["choice"])
+        candidates = ", ".join(str(c) for c in ties)
         allowed = f"the same, or a tied candidate ({candidates})" if candidates else "the same (no tied candidate)"
         return ("same" if same else "moved"), allowed, "agree" if same else ("tied" if tied else "differ")
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (ref, run)):
