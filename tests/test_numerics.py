@@ -57,3 +57,7 @@ def test_each_profile_compiles_into_its_own_cache():
     script = "import os; from lab3.base import numerics; numerics.pin(); print(os.environ['TORCHINDUCTOR_CACHE_DIR'])"
     native, avx2 = (run_child(script, LAB3_NUMERICS=p).stdout.split()[-1] for p in ("native", "avx2"))
     assert native != avx2 and native.endswith("lab3-native") and avx2.endswith("lab3-avx2")
+    by_hand = run_child(script, ATEN_CPU_CAPABILITY="default").stdout.split()[-1]
+    assert by_hand.endswith("lab3-native-aten-default")  # a capability set by hand is another cache again
+    same = run_child(script, LAB3_NUMERICS="avx2", ATEN_CPU_CAPABILITY="avx2").stdout.split()[-1]
+    assert same == avx2  # the profile's own value names no new one

@@ -82,7 +82,13 @@ def cache_dir() -> str:
     import tempfile
 
     user = str(os.getuid()) if hasattr(os, "getuid") else os.environ.get("USERNAME", "user")  # a container's uid
-    return os.path.join(tempfile.gettempdir(), f"torchinductor-{user}-lab3-{profile()}")  # may have no passwd entry
+    name = f"torchinductor-{user}-lab3-{profile()}"  # may have no passwd entry
+    # a dispatch variable set by hand changes the compiled code as a profile does (ATEN_CPU_CAPABILITY=default
+    # beside a native cache would reuse AVX-512 kernels), so it names its own cache too
+    chosen = os.environ.get("ATEN_CPU_CAPABILITY", "").strip().lower()
+    if chosen and chosen != PROFILES[profile()].get("ATEN_CPU_CAPABILITY"):
+        name += f"-aten-{chosen}"
+    return os.path.join(tempfile.gettempdir(), name)
 
 
 def describe() -> dict[str, str | int]:
