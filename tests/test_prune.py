@@ -11,8 +11,21 @@ LAB_TABLE = {0.2: 16_793_939, 0.3: 12_976_961, 0.4: 9_646_059, 0.5: 6_805_929, 0
 
 @pytest.fixture(scope="module")
 def full_size():
-    torch.manual_seed(0)
-    return SimpleDNN().eval()
+    """A full-size SimpleDNN whose neuron norms are distinct at every ratio, as the course model's were.
+
+    A random initialisation is not enough: under ATEN_CPU_CAPABILITY=default, seed 0 gave two fc3 rows the same
+    norm at the ratio-0.8 threshold, and the lab's rule (ties keep more) then rightly kept one neuron more than
+    the table. Row i of each layer here is the constant (1 + perm[i]) / n, so any subset of its columns has a norm
+    ordered as perm: distinct by about 1/n, far beyond float32 rounding.
+    """
+    model = SimpleDNN().eval()
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for layer in (model.fc1, model.fc2, model.fc3, model.fc4):
+            n = layer.out_features
+            level = (1 + torch.randperm(n, generator=g).float()) / n
+            layer.weight.copy_(level[:, None].expand_as(layer.weight))
+    return model
 
 
 def test_parameter_counts_equal_the_labs_table(full_size):
