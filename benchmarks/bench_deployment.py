@@ -15,7 +15,7 @@ import torch
 
 from lab3.base import data, numerics, paths
 from lab3.base.model import load_model
-from lab3.compress import calibrate, pack
+from lab3.compress import pack
 from lab3.measure import timing
 from lab3.runtime import fp32_timing, runtimes
 
@@ -35,7 +35,7 @@ def main() -> None:
     print(f"threads {torch.get_num_threads()}")
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for rt in runtimes.build_runtimes(model, Path(tmp), "full", calibrate.calibration_images(1024),
+        for rt in runtimes.build_runtimes(model, Path(tmp), "full", data.calibration_images(1024),
                                           fp32_file=paths.full_model_path()):
             name = rt.name + (" (strict)" if rt.name == "pytorch-fp32" else "")
             rows[name] = (rt.compute, *measure(rt, x, y))

@@ -7,6 +7,7 @@ from lab3.base import data, paths
 from lab3.base.model import load_model
 from lab3.compress import pack
 from lab3.experiments import deploy
+from lab3.experiments.pipeline import Recipe
 from lab3.runtime import predict
 from lab3.runtime.runtimes import ort_runner, ort_session
 
@@ -19,7 +20,7 @@ pytestmark = [pytest.mark.needs_model,
 def exported(tmp_path_factory):
     out = tmp_path_factory.mktemp("deploy")
     model = load_model(paths.full_model_path())
-    card = deploy.export(model, deploy.Config(0.9, 8, 0, calibration_images=1024), out, rule="test")
+    card = deploy.export(model, Recipe(0.9, 8, calibration_images=1024), out, rule="test")
     return out, card
 
 

@@ -5,10 +5,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from lab3.base import data
 from lab3.base.cache import ResultCache
-from lab3.base.model import count_parameters
+from lab3.base.model import LAYERS, count_parameters
 from lab3.compress import pack, prune, quantize
-from lab3.experiments import deploy, frontier, prune_sweep, sweep
+from lab3.experiments import pipeline, prune_sweep, sweep
+from lab3.experiments.pipeline import Recipe
 from lab3.measure import evaluate
 from tests.helpers import tiny_model
 
@@ -98,33 +100,39 @@ def test_smallest_within_the_tolerance():
     assert prune_sweep.smallest_within(rows, 0.99, 0.5) is None
 
 
-def test_deploy_sweep_points_are_their_packed_files(setting, tmp_path):
+def test_pipeline_sweep_points_are_their_packed_files_and_share_the_student(setting, tmp_path, monkeypatch):
     m, x, y = setting
-    cache = ResultCache(tmp_path / "cache", active=True, modules=("deploy",))
-    configs = [deploy.Config(0.5, 4, calibration_images=64), deploy.Config(0.5, 8, calibration_images=64)]
-    rows = deploy.sweep(m, configs, x, y, folder=tmp_path / "files", min_run_time=0.01, cache=cache, progress=False)
-    assert [r["label"] for r in rows] == ["ratio 0.5, 4-bit", "ratio 0.5, 8-bit"]
+    cache = ResultCache(tmp_path / "cache", active=True, modules=("experiments.pipeline",))
+    recipes = [Recipe(0.5, 4, calibration_images=64), Recipe(0.5, 8, calibration_images=64)]
+    calls = []
+    student = pipeline.student
+    monkeypatch.setattr(pipeline, "student", lambda *a, **k: calls.append(1) or student(*a, **k))
+    rows = pipeline.sweep(m, recipes, x, y, tmp_path / "files", cache, min_run_time=0.01, progress=False)
+    assert [r["label"] for r in rows] == ["ratio 0.5, 4-bit", "ratio 0.5, 8-bit"] and len(calls) == 1
     for r in rows:
         reloaded = pack.load_packed(r["path"])
         assert r["correct"] == correct(reloaded, x, y) and r["bytes"] == Path(r["path"]).stat().st_size
-        assert reloaded.sizes == prune.prune_model(m, 0.5).sizes and r["finetune_seconds"] == 0.0
+        assert reloaded.sizes == prune.prune_model(m, 0.5).sizes and r["distill_seconds"] == 0.0
     assert rows[0]["bytes"] < rows[1]["bytes"]
-    again = deploy.sweep(m, configs, x, y, folder=tmp_path / "files", min_run_time=0.01, cache=cache, progress=False)
-    assert again == rows and cache.hits == 2
+    again = pipeline.sweep(m, recipes, x, y, tmp_path / "files", cache, min_run_time=0.01, progress=False)
+    assert again == rows and cache.hits == 2 and len(calls) == 1
 
 
-def test_frontier_sweep_builds_a_reloadable_small_model(setting, tmp_path, monkeypatch):
+def test_pipeline_sweep_builds_a_small_model_with_pixels_dropped_and_tuned_on_its_grid(setting, tmp_path):
     m, x, y = setting
-    train = (torch.randn(256, 1, 28, 28), torch.randint(0, 10, (256,)))
-    monkeypatch.setattr(frontier, "training_set", lambda: train)  # a small training set instead of MNIST's
-    recipe = frontier.Recipe(ratio=0.5, bits=(4, 4, 2, 4), pixel_threshold=0.05, distill_epochs=1, qat_epochs=1,
-                             calibration_images=64)
-    cache = ResultCache(tmp_path / "cache", active=True, modules=("frontier",))
-    (row,) = frontier.sweep(m, [recipe], x, y, folder=tmp_path / "files", min_run_time=0.01, cache=cache,
-                            progress=False)
+    g = torch.Generator().manual_seed(0)
+    raw = torch.zeros(256, 28, 28, dtype=torch.uint8)
+    raw[:, 4:24, 4:24] = torch.randint(0, 256, (256, 20, 20), dtype=torch.uint8, generator=g)
+    train = (data.normalize(raw).reshape(256, 1, 28, 28), torch.randint(0, 10, (256,), generator=g))
+    recipe = Recipe(ratio=0.5, bits=(4, 4, 2, 4), pixel_threshold=0.05, distill_epochs=1, qat_epochs=1,
+                    side="float16", calibration_images=64)
+    cache = ResultCache(tmp_path / "cache", active=True, modules=("experiments.pipeline",))
+    (row,) = pipeline.sweep(m, [recipe], x, y, tmp_path / "files", cache, min_run_time=0.01, progress=False,
+                            inputs=pipeline.Inputs(m, train, raw))
     reloaded = pack.load_packed(row["path"])
     assert row["label"] == "ratio 0.5, bits 4/4/2/4" and row["correct"] == correct(reloaded, x, y)
-    assert row["inputs"] == int(frontier.kept_pixels(0.05).sum()) < 784 and reloaded.sizes[0] == row["inputs"]
-    for name, b in zip(frontier.LAYERS, recipe.bits):  # each layer on its own grid: at most 2**b levels per row
+    assert row["inputs"] == int(pipeline.kept_pixels(0.05, raw).sum()) == 400 and reloaded.sizes[0] == 400
+    assert row["distill_seconds"] > 0 and row["qat_seconds"] > 0
+    for name, b in zip(LAYERS, recipe.bits):  # each layer on its own grid: at most 2**b levels per row
         w = getattr(reloaded, name).weight
         assert max(len(torch.unique(r)) for r in w) <= 2**b, name

@@ -171,6 +171,19 @@ def tensors(split: str, root: str | Path | None = None) -> tuple[torch.Tensor, t
     return normalize(images), labels
 
 
+def calibration_images(n: int = 4096, seed: int = 0, root: str | Path | None = None) -> torch.Tensor:
+    """``n`` normalized training images (n, 1, 28, 28), picked by a permutation seeded with ``seed``.
+
+    Data-aware pruning, least-squares repair and GPTQ look at how the network responds to real inputs: a few
+    thousand training images, never test images.
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 60000:
+        raise ValueError(f"n (calibration images) must be an integer in 1..60000, got {n!r}")
+    images, _ = raw_tensors("train", root)
+    order = torch.randperm(images.shape[0], generator=torch.Generator().manual_seed(seed))
+    return normalize(images[order[:n]])
+
+
 def digest(split: str, root: str | Path | None = None) -> str:
     """sha256 of a split's raw image and label files, for records."""
     folder = raw_dir(root)

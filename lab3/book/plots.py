@@ -297,12 +297,12 @@ def pipeline_heatmap(points: Sequence[dict[str, Any]], full_accuracy: float, ful
     """Every pipeline model at a glance: one row per pruned model, one column per bit width; each cell gives the
     reporting accuracy and the packed size, in bold where the model is eligible for the rules (within
     ``tolerance_pp`` of the full model on the selection half, ``full_selected``)."""
-    rows = sorted({(p["ratio"], p["finetune_epochs"]) for p in points})
+    rows = sorted({(p["ratio"], p["distill_epochs"]) for p in points})
     cols = sorted({p["bits"] for p in points}, reverse=True)
     acc = np.full((len(rows), len(cols)), np.nan)
     text = [["" for _ in cols] for _ in rows]
     for p in points:
-        i, j = rows.index((p["ratio"], p["finetune_epochs"])), cols.index(p["bits"])
+        i, j = rows.index((p["ratio"], p["distill_epochs"])), cols.index(p["bits"])
         acc[i, j] = 100 * p["accuracy"]
         size = f"{p['bytes'] / 1e3:.0f} KB" if p["bytes"] < 1e6 else f"{p['bytes'] / 1e6:.1f} MB"
         text[i][j] = f"{100 * p['accuracy']:.2f}%\n{size}"
@@ -313,7 +313,7 @@ def pipeline_heatmap(points: Sequence[dict[str, Any]], full_accuracy: float, ful
     for i in range(len(rows)):
         for j in range(len(cols)):
             if text[i][j]:
-                p = next(p for p in points if (p["ratio"], p["finetune_epochs"], p["bits"]) == (*rows[i], cols[j]))
+                p = next(p for p in points if (p["ratio"], p["distill_epochs"], p["bits"]) == (*rows[i], cols[j]))
                 good = 100 * (full_selected - selected(p)) <= tolerance_pp + 1e-9
                 ax.text(j, i, text[i][j], ha="center", va="center", fontsize=7.5, color="black")
                 if good:  # a frame, which survives any rendering, rather than bold type

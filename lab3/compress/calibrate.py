@@ -1,24 +1,14 @@
-"""Calibration data: a seeded subset of training images and the activations a model produces on it.
+"""The activations a model produces on calibration images (``lab3.base.data.calibration_images``).
 
-Data-aware pruning, least-squares repair and GPTQ look at how the network responds to real inputs.
-They use a few thousand training images (never test images), chosen by a seeded permutation.
+Data-aware pruning, least-squares repair and GPTQ look at how each layer responds to real inputs: its input
+and its pre-activation output, layer by layer. The images are passed in; nothing here reads from disk.
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from lab3.base import data
 from lab3.base.model import linear_layers
-
-
-def calibration_images(n: int = 4096, seed: int = 0, root: str | None = None) -> torch.Tensor:
-    """``n`` normalized training images (n, 1, 28, 28), picked by a permutation seeded with ``seed``."""
-    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 60000:
-        raise ValueError(f"n (calibration images) must be an integer in 1..60000, got {n!r}")
-    images, _ = data.raw_tensors("train", root)
-    order = torch.randperm(images.shape[0], generator=torch.Generator().manual_seed(seed))
-    return data.normalize(images[order[:n]])
 
 
 @torch.inference_mode()

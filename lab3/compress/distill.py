@@ -22,9 +22,6 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from lab3.base import data
-from lab3.measure.evaluate import predict
-
 
 @dataclass(frozen=True)
 class DistillConfig:
@@ -99,13 +96,3 @@ def distill(student: M, images: torch.Tensor, labels: torch.Tensor, targets: tor
     for name in weights or {}:
         parametrize.remove_parametrizations(getattr(model, name), "weight", leave_parametrized=False)
     return model.eval(), seconds
-
-
-def training_set() -> tuple[torch.Tensor, torch.Tensor]:
-    """The 60,000 normalized training images and labels as tensors."""
-    return data.tensors("train")
-
-
-def agreement(a: nn.Module, b: nn.Module, images: torch.Tensor) -> float:
-    """Fraction of images on which two models predict the same class."""
-    return float((predict(a, images) == predict(b, images)).double().mean())

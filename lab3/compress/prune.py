@@ -113,7 +113,7 @@ def prune_model(model: SimpleDNN, ratio: float, rule: Rule = "lab", importance: 
     """A new SimpleDNN with ``ratio`` of the neurons of fc1..fc3 removed; the input model is unchanged.
 
     rule='lab' and importance='l2' reproduce the lab's prune_model exactly. importance='activation' and
-    repair=True need ``calibration`` images (see ``lab3.compress.calibrate.calibration_images``).
+    repair=True need ``calibration`` images (see ``lab3.base.data.calibration_images``).
     """
     ratio = check_ratio(ratio)
     if not isinstance(model, SimpleDNN):

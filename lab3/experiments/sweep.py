@@ -16,10 +16,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from lab3.base import data
 from lab3.base.cache import ResultCache, tensor_key
 from lab3.base.model import SimpleDNN, linear_layers, model_sha256
 from lab3.base.progress import bar
-from lab3.compress import calibrate, gptq, pack
+from lab3.compress import gptq, pack
 from lab3.compress.quantize import Scheme, check_bits, check_q, fake_quantize, quantize_tensor, weights_vector
 from lab3.measure import evaluate
 from lab3.measure.stats import hits_record, selected
@@ -165,7 +166,7 @@ def gptq_packed(model: SimpleDNN, bits: int | Mapping[str, int], calibration_ima
         except ValueError:
             pass
     start = time.perf_counter()
-    calib = calibrate.calibration_images(calibration_images, seed)
+    calib = data.calibration_images(calibration_images, seed)
     quantized, codes = gptq.gptq_quantize(model, scheme, calib)
     seconds = time.perf_counter() - start
     info = pack.save_packed(quantized, path, bits, codes=codes)  # no timing inside: same codes, same bytes

@@ -9,11 +9,6 @@ from torch import nn
 from torch.utils.data import Dataset
 
 
-def device() -> torch.device:
-    """The lab's device selection: CUDA when available, CPU otherwise."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
 def _as_tensors(data: Dataset | tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     if isinstance(data, tuple) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data):
         x, y = data
