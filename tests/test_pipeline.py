@@ -165,3 +165,17 @@ def test_steps_that_need_training_data_say_so():
         pipeline.student(m, Recipe(0.5, 4, distill_epochs=1), calib)
     with pytest.raises(ValueError, match="quantization-aware tuning needs"):
         pipeline.quantized(m, Recipe(0.5, 4, qat_epochs=1), calib)
+
+
+def test_export_command_names_a_bad_recipe_or_an_old_recommendation(tmp_path, monkeypatch, capsys):
+    from lab3.experiments import deploy
+
+    monkeypatch.setenv("LAB3_ARTIFACTS", str(tmp_path))
+    monkeypatch.setattr(deploy.numerics, "pin", lambda: None)  # the command pins the process; a test must not
+    assert deploy.main(["export", "--ratio", "0.5", "--bits", "9"]) == 2
+    assert capsys.readouterr().err.strip() == "error: bits must be one width or 4 (fc1..fc4), each 2..8, got 9"
+    (tmp_path / "deploy").mkdir()
+    (tmp_path / "deploy" / "recommendation.json").write_text('{"config": {"ratio": 0.9, "bits": 4}}')
+    assert deploy.main(["export"]) == 2
+    err = capsys.readouterr().err
+    assert "recommendation.json: written by an older lab3 (no 'recipe')" in err and err.count("\n") == 1
