@@ -185,3 +185,23 @@ def test_prose_is_not_copied_when_a_code_cell_is_new(tmp_path):
     nbformat.write(nb, source)
     before = executed.read_bytes()
     assert build.update_prose(source, executed) is False and executed.read_bytes() == before
+
+
+def test_a_chapter_re_runs_when_the_spread_its_choices_use_changes_and_not_for_other_rules(monkeypatch):
+    from lab3.book import results
+
+    doc = results.load_tolerances()
+
+    def with_rule(**accuracy):
+        changed = json.loads(json.dumps(doc))
+        changed["kinds"]["accuracy"].update(accuracy)
+        return changed
+
+    def key(tolerances):
+        monkeypatch.setattr(results, "load_tolerances", lambda *a, **k: tolerances)
+        return build.chapter_inputs("pruning", {}, "model")
+
+    base = key(doc)
+    assert key(with_rule(spread_pp=doc["kinds"]["accuracy"]["spread_pp"] + 0.1)) != base
+    assert key(with_rule(tiers=[{"from": 0.97, "abs_pp": 9.0}, {"from": 0.0, "below": 0.97, "margin_pp": 0.7}])) == base
+    assert key(with_rule(tiers=[{"from": 0.96, "abs_pp": 0.7}, {"from": 0.0, "below": 0.96, "margin_pp": 0.7}])) != base

@@ -90,6 +90,40 @@ def test_maxabs_covers_the_largest_weight(granularity):
         assert torch.isclose(deq.max(), w.abs().max(), rtol=1e-6)
 
 
+def mse_clip_one_at_a_time(w, granularity, qmin, qmax, grid):
+    """The search written plainly: every candidate fraction of max|w| tried in turn, the first smallest kept."""
+    def err(row, amax, frac):
+        scale = (amax * frac / qmax).clamp_min(torch.finfo(torch.float32).tiny)
+        return float((torch.round(row / scale).clamp(qmin, qmax) * scale - row).square().sum(dtype=torch.float64))
+
+    step = 1.0 / grid
+    out = []
+    for row in [w.flatten()] if granularity == "tensor" else list(w):
+        amax = row.abs().max()
+        coarse = [torch.tensor(i * step) for i in range(1, grid + 1)]
+        best = min(coarse, key=lambda f: err(row, amax, f))  # min keeps the first of equal errors
+        fine = [(best + i * step / (grid // 2 + 1)).clamp(step / grid, 1.0)
+                for i in range(-grid // 2, grid // 2 + 1) if i]
+        best = min([best, *fine], key=lambda f: err(row, amax, f))
+        out.append(amax * best)
+    return torch.stack(out).reshape(()) if granularity == "tensor" else torch.stack(out).reshape(-1, 1)
+
+
+@pytest.mark.parametrize("block", [1, 7 * 64, Q.MSE_BLOCK])
+@pytest.mark.parametrize("granularity", ["tensor", "channel"])
+def test_mse_clip_batches_equal_the_one_at_a_time_search(block, granularity, monkeypatch):
+    monkeypatch.setattr(Q, "MSE_BLOCK", block)
+    torch.manual_seed(1)
+    for shape, bits, grid in [((12, 64), 3, 10), ((5, 40), 2, 4), ((1, 9), 4, 1), ((30, 17), 8, 10)]:
+        w = torch.randn(*shape) * 0.1
+        w[0, 0] = 1.0  # an outlier, so clipping pays
+        qmin, qmax = Q.code_range(bits, "lab")
+        got = Q._mse_clip(w, granularity, qmin, qmax, grid)
+        want = mse_clip_one_at_a_time(w, granularity, qmin, qmax, grid)
+        assert got.shape == want.shape
+        assert torch.equal(got, want)
+
+
 def test_mse_beats_maxabs_and_percentile_clips():
     torch.manual_seed(0)
     w = torch.randn(32, 256)

@@ -173,3 +173,13 @@ def test_labels_read_as_text_and_keep_names_with_slashes():
     row = reproduce.Row("quantization", "methods/GPTQ (MSE / channel)/2bit/accuracy", "accuracy", 0, 0, "", "", "")
     assert reproduce.label(row) == "quantization: methods › GPTQ (MSE / channel) › 2bit › accuracy"
     assert reproduce.show(0.98765, "accuracy") == "98.77%" and reproduce.show(25889258) == "25,889,258"
+
+
+def test_the_spread_is_stated_for_ten_thousand_images_and_grows_on_fewer():
+    rules = copy.deepcopy(results.load_tolerances())
+    rules["kinds"]["accuracy"].update(spread_pp=0.5, n_ref=10000)
+    assert results.spread_pp(tolerances=rules) == 0.5
+    assert results.spread_pp(10000, rules) == 0.5
+    assert results.spread_pp(2500, rules) == pytest.approx(1.0)  # sqrt(10000 / 2500) = 2
+    with pytest.raises(ValueError, match="n must be"):
+        results.spread_pp(0, rules)

@@ -116,7 +116,8 @@ def chapter_parameters(chapter: str, override: Path | None) -> dict[str, Any]:
 
 def chapter_inputs(chapter: str, params: dict[str, Any], model_sha: str) -> str:
     """Hash of everything an executed chapter depends on: its source, parameters, the lab3 modules it imports
-    (transitively), the model; the appendix also its inputs, the results files (its timings are excluded on purpose)."""
+    (transitively), the model, the tolerances' spread and cliff its choices use; the appendix also its inputs, the
+    results files (its timings are excluded on purpose)."""
     import nbformat
 
     from lab3.base.cache import code_version, lab3_imports
@@ -125,7 +126,9 @@ def chapter_inputs(chapter: str, params: dict[str, Any], model_sha: str) -> str:
     cells = nbformat.read(NOTEBOOKS / f"{chapter}.ipynb", as_version=4).cells
     imported = set().union(*(lab3_imports(c.source) for c in cells if c.cell_type == "code"))
     parts: dict[str, Any] = {"source": code_cells_hash(cells), "params": params,
-                             "code": code_version(imported), "model": model_sha}
+                             "code": code_version(imported), "model": model_sha,
+                             # what the chapters' choices read from reference/tolerances.yaml (not its other rules)
+                             "choice_rules": {"spread_pp": results.spread_pp(), "cliff": results.cliff()}}
     if chapter in ("conclusion", "reproducibility"):  # they read the results the chapters before them wrote
         files = [results.book_path(c) for c in CHAPTERS[:CHAPTERS.index(chapter)]]
         if chapter == "reproducibility":  # it also prints the version of all of lab3 and compares with the reference

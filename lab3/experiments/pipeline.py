@@ -191,14 +191,22 @@ class Inputs:
         return self._train, self._teacher
 
 
-def build(model: SimpleDNN, recipe: Recipe, path: Path, inputs: Inputs | None = None) -> dict[str, Any]:
-    """Run the whole recipe on ``model`` and write the packed file; its summary and the tuning seconds."""
+def build(model: SimpleDNN, recipe: Recipe, path: Path, inputs: Inputs | None = None,
+          students: dict[tuple, tuple[SimpleDNN, float]] | None = None) -> dict[str, Any]:
+    """Run the whole recipe on ``model`` and write the packed file; its summary and the fine-tuning seconds.
+
+    ``students`` (student key -> (student, distillation seconds)), when given, is read and filled, so that the
+    recipes of one sweep that differ only after step 3 share one student."""
     inputs = inputs or Inputs(model)
+    students = {} if students is None else students
     calibration = inputs.calibration(recipe)
     needs_train = recipe.distill_epochs or recipe.qat_epochs
     train, teacher = inputs.train() if needs_train else (None, None)
-    raw = inputs.raw() if recipe.pixel_threshold is not None else None
-    small, distill_seconds = student(model, recipe, calibration, raw, train, teacher)
+    key = recipe.student_key()
+    if key not in students:
+        raw = inputs.raw() if recipe.pixel_threshold is not None else None
+        students[key] = student(model, recipe, calibration, raw, train, teacher)
+    small, distill_seconds = students[key]
     info, qat_seconds = pack_recipe(small, recipe, calibration, path, train, teacher)
     return {**info, "distill_seconds": distill_seconds, "qat_seconds": qat_seconds}
 
@@ -218,22 +226,14 @@ def sweep(model: SimpleDNN, recipes: Sequence[Recipe], images: torch.Tensor, lab
                  "train": inputs.source, "min_run_time": min_run_time}
         path = folder / f"candidate-{cache.key(parts)[:12]}.safetensors"
 
-        def compute(recipe: Recipe = recipe, calibration: torch.Tensor = calibration,
-                    path: Path = path) -> dict[str, Any]:  # bound now: called in this iteration
-            needs_train = recipe.distill_epochs or recipe.qat_epochs
-            train, teacher = inputs.train() if needs_train else (None, None)
-            key = recipe.student_key()
-            if key not in students:
-                raw = inputs.raw() if recipe.pixel_threshold is not None else None
-                students[key] = student(model, recipe, calibration, raw, train, teacher)
-            small, distill_seconds = students[key]
-            info, qat_seconds = pack_recipe(small, recipe, calibration, path, train, teacher)
+        def compute(recipe: Recipe = recipe, path: Path = path) -> dict[str, Any]:  # bound now: runs in this iteration
+            info = build(model, recipe, path, inputs, students)
             reloaded = pack.load_packed(path)
             lat = timing.latency(reloaded, images, min_run_time=min_run_time)
             thr = timing.throughput(reloaded, images, min_run_time=min_run_time)
             return {"parameters": count_parameters(reloaded), "sizes": reloaded.sizes, "inputs": reloaded.sizes[0],
                     "bytes": info["bytes"], "bits_per_weight": info["bits_per_weight"],
-                    "distill_seconds": distill_seconds, "qat_seconds": qat_seconds,
+                    "distill_seconds": info["distill_seconds"], "qat_seconds": info["qat_seconds"],
                     "latency_s": lat.median, "latency_iqr_s": lat.iqr, "throughput_s": thr.median,
                     "throughput_iqr_s": thr.iqr, "threads": lat.threads, "path": str(path),
                     **hits_record(evaluate.hits(reloaded, images, labels))}
