@@ -95,9 +95,12 @@ def run(index: int, recipe: Recipe, folder: Path) -> dict:
 
 def describe(recipe: Recipe) -> str:
     """The fields that vary in the family, as one short label."""
+    schedule = recipe.schedule
+    if schedule == "step":
+        schedule = f"step (last {recipe.decay_epochs} ep × {recipe.gamma:g})"
     extra = f", wd {recipe.weight_decay:g}" if recipe.weight_decay else ""
     extra += f", shifts ±{recipe.max_shift}" if recipe.max_shift else ""
-    return f"{recipe.optimizer} lr {recipe.lr:g} bs {recipe.batch_size} {recipe.epochs} ep {recipe.schedule}{extra}"
+    return f"{recipe.optimizer} lr {recipe.lr:g} bs {recipe.batch_size} {recipe.epochs} ep {schedule}{extra}"
 
 
 def table(records: list[dict]) -> str:
@@ -113,6 +116,29 @@ def table(records: list[dict]) -> str:
     return "\n".join(rows) + "\n"
 
 
+def record_search(records: list[dict]) -> None:
+    """Add this run's candidates to ``reference/recipe_search.json``, keeping the earlier runs' other candidates.
+
+    Each row says on which CPU and date it was measured, since a session may run only part of the family."""
+    from lab3.measure.peak import read_cpu
+
+    path = paths.PROJECT_ROOT / "reference" / "recipe_search.json"
+    old = fileio.read_json(path) if path.is_file() else {"candidates": []}
+    cpu, date = f"{read_cpu().vendor} {read_cpu().model}", time.strftime("%Y-%m-%d")
+    rows = [{"index": r["index"], "label": r["label"], "recipe": r["key"]["recipe"], "cpu": cpu, "date": date,
+             "train_seconds": r["train_seconds"], "full_accuracy": r["tables"]["full"],
+             "max_abs": r["tables"]["max_abs"], "inside_one": r["tables"]["inside_one"], **r["distance"]}
+            for r in records]
+    new = {json.dumps(r["recipe"], sort_keys=True) for r in rows}
+    kept = [{"cpu": old.get("cpu"), "date": old.get("date"), **r} for r in old["candidates"]
+            if json.dumps(r["recipe"], sort_keys=True) not in new]
+    for r in kept:  # an earlier record's recipe lacks fields added since; their defaults reproduce it
+        r["recipe"] = {**asdict(Recipe()), **r["recipe"]}
+        r["label"] = describe(Recipe(**r["recipe"]))
+    fileio.write_json(path, {"cpu": cpu, "date": date, "threads": numerics.threads(), "targets": course.TARGETS,
+                             "candidates": sorted(kept + rows, key=lambda r: r["index"])})
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line: run the candidates, print and write the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -120,7 +146,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--record", action="store_true",
                         help="also write reference/recipe_search.json (the table the baseline chapter shows)")
     args = parser.parse_args(argv)
-    numerics.pin()
     numerics.pin()
     folder = paths.artifacts_dir() / "recipe_search"
     records = []
@@ -139,14 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     fileio.write_bytes(folder / "table.md", text.encode())
     fileio.write_json(folder / "table.json", records)
     if args.record:
-        from lab3.measure.peak import read_cpu
-        rows = [{"index": r["index"], "label": r["label"], "recipe": r["key"]["recipe"],
-                 "train_seconds": r["train_seconds"], "full_accuracy": r["tables"]["full"],
-                 "max_abs": r["tables"]["max_abs"], "inside_one": r["tables"]["inside_one"], **r["distance"]}
-                for r in records]
-        fileio.write_json(paths.PROJECT_ROOT / "reference" / "recipe_search.json",
-                          {"cpu": f"{read_cpu().vendor} {read_cpu().model}", "threads": numerics.threads(),
-                           "date": time.strftime("%Y-%m-%d"), "targets": course.TARGETS, "candidates": rows})
+        record_search(records)
     print(text)
     return 0
 

@@ -47,7 +47,8 @@ def test_random_shift():
 
 @pytest.mark.parametrize("field,value", [("epochs", 0), ("lr", -1.0), ("lr", float("nan")), ("batch_size", 0),
                                          ("max_shift", 9), ("train_size", 60001), ("pct_start", 1.0),
-                                         ("optimizer", "rmsprop"), ("schedule", "step"), ("momentum", 1.0)])
+                                         ("optimizer", "rmsprop"), ("schedule", "exp"), ("momentum", 1.0),
+                                         ("decay_epochs", 6), ("gamma", 0.0), ("gamma", 1.5)])
 def test_bad_recipe(field, value):
     with pytest.raises(ValueError, match=f"recipe.{field}"):
         train.Recipe(**{field: value}).validate()
@@ -66,7 +67,7 @@ def test_each_optimizer_is_the_fused_kernel_with_per_group_decay(name, cls):
 @pytest.mark.parametrize("schedule", train.SCHEDULES)
 def test_schedules_over_the_whole_run(schedule):
     w = torch.nn.Parameter(torch.ones(1))
-    recipe = train.Recipe(schedule=schedule, lr=1.0, pct_start=0.25)
+    recipe = train.Recipe(schedule=schedule, lr=1.0, pct_start=0.25, epochs=4, decay_epochs=1, gamma=0.1)
     opt = train.make_optimizer([{"params": [w], "weight_decay": 0.0}], recipe)
     sched = train.make_schedule(opt, recipe, total_steps=100)
     lrs = []
@@ -76,6 +77,8 @@ def test_schedules_over_the_whole_run(schedule):
         sched.step()
     if schedule == "constant":
         assert set(lrs) == {1.0}
+    elif schedule == "step":  # three epochs of 25 steps at lr, the last at lr × gamma
+        assert set(lrs[:75]) == {1.0} and lrs[75:] == pytest.approx([0.1] * 25)
     elif schedule == "cosine":
         assert lrs[0] == 1.0 and lrs[50] == pytest.approx(0.5, abs=0.02) and lrs[-1] < 1e-3
     else:  # one-cycle: warm up to the peak at 25% of the steps, then anneal far below the start

@@ -44,8 +44,10 @@ class Recipe:
     max_shift: int = 2
     train_size: int = 60000
     optimizer: str = "adamw"   # "adamw" (decoupled decay), "adam" (decay as an L2 term), "sgd" (momentum)
-    schedule: str = "onecycle"  # "onecycle", "constant", or "cosine" (from lr down to 0 over all steps)
+    schedule: str = "onecycle"  # "onecycle", "constant", "cosine" (from lr down to 0 over all steps), or "step"
     momentum: float = 0.9      # SGD only
+    decay_epochs: int = 1      # "step" only: the last this many epochs run at lr × gamma (PyTorch's StepLR)
+    gamma: float = 0.1         # "step" only
 
     def validate(self) -> Recipe:
         """Raise ``ValueError`` naming the first field out of range."""
@@ -57,6 +59,8 @@ class Recipe:
             "max_shift": 0 <= self.max_shift <= 8, "train_size": 1 <= self.train_size <= 60000,
             "optimizer": self.optimizer in OPTIMIZERS, "schedule": self.schedule in SCHEDULES,
             "momentum": math.isfinite(self.momentum) and 0 <= self.momentum < 1,
+            "decay_epochs": 0 <= self.decay_epochs < self.epochs,
+            "gamma": math.isfinite(self.gamma) and 0 < self.gamma <= 1,
         }
         for name, ok in checks.items():
             if not ok:
@@ -65,7 +69,7 @@ class Recipe:
 
 
 OPTIMIZERS = ("adamw", "adam", "sgd")
-SCHEDULES = ("onecycle", "constant", "cosine")
+SCHEDULES = ("onecycle", "constant", "cosine", "step")
 RECIPES = {name: Recipe(**fields) for name, fields in course_recipe.RECIPES.items()}
 RECIPE = RECIPES[course_recipe.DEFAULT]
 
@@ -102,6 +106,9 @@ def make_schedule(opt: torch.optim.Optimizer, recipe: Recipe, total_steps: int) 
                                                    pct_start=recipe.pct_start)
     if recipe.schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps)
+    if recipe.schedule == "step":  # constant, then × gamma for the last decay_epochs epochs (a course's StepLR)
+        boundary = total_steps * (recipe.epochs - recipe.decay_epochs) // recipe.epochs
+        return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0 if step < boundary else recipe.gamma)
     return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
 
 
