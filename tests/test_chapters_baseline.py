@@ -42,7 +42,19 @@ def test_search_rows_put_the_lowest_score_first_and_break_ties_by_total():
               "date": "2026-11-30", "cpu": "AMD EPYC", "threads": 2}
     assert [r["label"] for r in baseline.search_rows(search)] == ["c", "b", "a"]
     assert baseline.search_caption(search).startswith(
-        "The recipe search as recorded on 2026-11-30 (AMD EPYC, 2 threads)")
+        "The recipe search as recorded on 2026-11-30 (AMD EPYC), 2 threads")
+    search["candidates"][0].update(date="2026-12-07", cpu="AMD EPYC 9B45")  # rows from a later run say so
+    assert baseline.search_caption(search).startswith(
+        "The recipe search as recorded on 2026-11-30 (AMD EPYC); 2026-12-07 (AMD EPYC 9B45), 2 threads")
+
+
+def test_a_step_schedule_says_when_the_rate_drops():
+    step = {**RECIPE, "schedule": "step", "lr": 1e-3, "epochs": 4, "decay_epochs": 1, "gamma": 0.1}
+    meta = {"recipe": step, "epochs": [{"train_loss": 0.3}] * 4}
+    assert baseline.recipe_sentence(meta).startswith(
+        "Adam with learning rate 0.001 for 3 epochs, then 0.1 times that for the last epoch (a step schedule), "
+        "batch 64, 4 epochs over")
+    assert baseline.schedule_text({**step, "decay_epochs": 2}).endswith("for the last 2 epochs (a step schedule)")
 
 
 def test_halves_rows():

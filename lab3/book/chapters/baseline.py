@@ -53,10 +53,19 @@ def recipe_sentence(meta: dict[str, Any]) -> str:
         return f"This checkpoint ({meta['source']}) carries no training record: it was not trained by lab3."
     losses = ", ".join(f"{e['train_loss']:.3f}" for e in meta["epochs"])
     shifts = f"random shifts up to {r['max_shift']} pixels" if r["max_shift"] else "no shifted images"
-    return (f"{r['optimizer'].capitalize()} with learning rate {r['lr']:g} on a {r['schedule']} schedule, batch "
+    return (f"{r['optimizer'].capitalize()} with learning rate {r['lr']:g} {schedule_text(r)}, batch "
             f"{r['batch_size']}, {r['epochs']} epochs over the {r['train_size']:,} training images, weight decay "
             f"{r['weight_decay']:g}, {shifts}, "
             f"seed {r['seed']}; the mean training loss fell over the epochs as {losses}.")
+
+
+def schedule_text(recipe: dict[str, Any]) -> str:
+    """The learning-rate schedule in words; a step schedule says when and by how much the rate drops."""
+    if recipe["schedule"] != "step":
+        return f"on a {recipe['schedule']} schedule"
+    last = recipe.get("decay_epochs", 1)
+    return (f"for {recipe['epochs'] - last} epochs, then {recipe.get('gamma', 0.1):g} times that for the last "
+            + ("epoch" if last == 1 else f"{last} epochs") + " (a step schedule)")
 
 
 SEARCH_COLUMNS = [("label", "recipe", ""), ("full_accuracy", "accuracy (%)", ".2f"), ("max_abs", "max abs(w)", ".2f"),
@@ -71,8 +80,11 @@ def search_rows(search: dict[str, Any]) -> list[dict[str, Any]]:
 
 def search_caption(search: dict[str, Any]) -> str:
     """The recipe-search table's caption: when and where the search ran."""
-    return (f"The recipe search as recorded on {search['date']} ({search['cpu']}, {search['threads']} "
-            "threads), best first: the candidates of the family run so far; differences to the course's "
+    runs = sorted({(r.get("date") or search.get("date"), r.get("cpu") or search.get("cpu"))
+                   for r in search["candidates"]})
+    where = "; ".join(f"{date} ({cpu})" for date, cpu in runs)
+    return (f"The recipe search as recorded on {where}, {search['threads']} "
+            "threads, best first: the candidates of the family run so far; differences to the course's "
             "numbers on the whole test set (worst seed point: the largest at the seed's "
             "points at or above 95%).")
 
