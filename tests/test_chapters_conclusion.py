@@ -1,0 +1,98 @@
+"""The conclusion's sentences and rows (lab3.book.chapters.conclusion), on hand-made results files."""
+from lab3.book.chapters import conclusion
+from lab3.measure import stats
+
+NBSP = "\u00a0"
+
+
+def accuracy(value, n=5000):
+    return {"value": value, "kind": "accuracy", "n": n}
+
+
+def exact(value):
+    return {"value": value, "kind": "exact"}
+
+
+def choice(value):
+    return {"value": {"choice": value, "tied": [value]}, "kind": "choice"}
+
+
+def docs(with_picks=True):
+    """A build's results files with only what the conclusion reads."""
+    return {
+        "baseline": {"values": {"parameters": exact(1000), "test_accuracy": accuracy(0.98, 10000)}},
+        "quantization": {"parameters": {"tolerance_pp": 0.5}, "values": {
+            "full_precision/accuracy": accuracy(0.98), "weights/all/count": exact(1000),
+            "grid/fewest_bits_within_tolerance": choice(4 if with_picks else None),
+            "grid/best_q/4bit": choice("0.5"), "grid/q=0.5/4bit/accuracy": accuracy(0.976),
+            "course/q=0.5/4bit/this_run": accuracy(0.97, 10000), "course/q=1/4bit/this_run": accuracy(0.96, 10000)}},
+        "quantizers": {"values": {"methods/best/4bit": choice("gptq"), "methods/gptq/4bit/accuracy": accuracy(0.979)}},
+        "pruning": {"values": {
+            "full/accuracy": accuracy(0.98), "lab/recommended_ratio": choice(0.8 if with_picks else None),
+            "lab/0.8/parameters": exact(200), "lab/0.8/float32_bytes": exact(800),
+            "lab/0.8/accuracy": accuracy(0.975)}},
+        "repair": {"values": {
+            "improved/recommended/fields": {"value": {"ratio": 0.92, "method": "activation + repair"} if with_picks
+                                            else None, "kind": "info"},
+            "methods/activation + repair/0.92/accuracy": accuracy(0.974),
+            "methods/activation + repair/0.92/parameters": exact(80)}},
+        "deployment": {"values": {"recommended/by_size": choice(None)}},
+    }
+
+
+def test_course_sentence_lists_what_was_met_and_missed():
+    assert conclusion.course_sentence({"full": 0.5, "must_match_max": 1.0, "quant_median": 0.2,
+                                       "pruning_median": 0.9}) == "All four targets are met."
+    assert conclusion.course_sentence({"full": 0.5, "must_match_max": 1.5, "quant_median": 0.2,
+                                       "pruning_median": 2.0}) == (
+        "Met: full-precision accuracy vs 98.59%, median difference, 21 quantization points. Missed: largest "
+        "difference at the course's ≥95% points; median difference, 10 pruning ratios.")
+    assert conclusion.course_sentence({"full": 2.0}).startswith("Met: none. Missed: full-precision accuracy")
+
+
+def test_fewest_text_states_the_bits_or_that_no_width_stays_within_the_tolerance():
+    full, four = stats.accuracy_record(4900, 5000), stats.accuracy_record(4880, 5000)
+    assert conclusion.fewest_text(None, None, None, full, 0.5) == (
+        "none of the grid's widths: no point stays within 0.5 pp of full precision")
+    text = conclusion.fewest_text(4, "0.5", four, full, 0.5)
+    assert text.startswith("**4 bits** at q = 0.5: the fewest that stay within 0.5 pp of full precision")
+    assert text.endswith(f"97.60%{NBSP}[97.14,{NBSP}97.99] against 98.00%{NBSP}[97.57,{NBSP}98.35] in full precision")
+
+
+def test_quantization_and_pruning_values_come_from_the_results_files():
+    q = conclusion.quant_glue(docs())
+    assert q["c-lab4"] == "0.5" and q["c-gptq4"] == "–" and q["c-mixed"] == "no budget was run"
+    assert q["c-fewest"].startswith("**4 bits** at q = 0.5")
+    assert conclusion.quant_rows(docs()) == [{"bits": 4, "q": "0.5", "lab": f"97.60%{NBSP}[97.14,{NBSP}97.99]",
+                                              "best": "gptq: 97.90%"}]
+    p = conclusion.pruning_glue(docs())
+    assert p["c-lab-prune"].startswith(f"ratio **0.8**: 200 parameters (0.8{NBSP}KB as float32) at 97.50%")
+    assert p["c-repair"] == f"ratio **0.92** (80 parameters) at 97.40%{NBSP}[96.92,{NBSP}97.81]"
+    none = conclusion.pruning_glue(docs(with_picks=False))
+    assert none == {"c-lab-prune": "none: no lab-pruned model stays within the tolerance",
+                    "c-repair": "no higher ratio"}
+
+
+def test_summary_lists_only_the_answers_this_build_has():
+    rows = conclusion.summary_rows(docs())
+    assert [(r["model"], r["bytes"]) for r in rows] == [
+        ("full model, float32", 4000), ("lab quantizer, 4 bits (simulated; weights × bits / 8)", 500),
+        ("lab pruning, ratio 0.8, float32", 800), ("activation + repair, ratio 0.92, float32", 320)]
+    assert [r["model"] for r in conclusion.summary_rows(docs(with_picks=False))] == ["full model, float32"]
+
+
+def test_deployment_sentences_without_a_recommendation_and_the_price_of_one():
+    glue = conclusion.deployment_glue(docs())
+    assert glue == {"c-rec": "–", "c-rec-acc": "–", "c-rec-lat": "–", "c-price": "–",
+                    "c-frontier": "None of the deployment chapter's smallest recipes reaches Deep Compression's "
+                                  "accuracy on this model."}
+    assert conclusion.price_text(0, None) == "It needs no retraining."
+    assert conclusion.price_text(10, None) == (
+        "The price is a short distillation from the full model, which is retraining.")
+    pick = conclusion.improved_pick(docs())
+    assert conclusion.price_text(10, pick).endswith(
+        f"; without any retraining the same rule stops at ratio 0.92 (activation + repair, 80 parameters, "
+        f"97.40%{NBSP}[96.92,{NBSP}97.81]).")
+    assert conclusion.frontier_text("ratio 0.9, 3-bit", 12_300, stats.accuracy_record(4900, 5000)) == (
+        f"When every byte counts, the recipe ratio 0.9, 3-bit is smaller still: 12.3{NBSP}KB at "
+        f"98.00%{NBSP}[97.57,{NBSP}98.35].")
