@@ -42,10 +42,13 @@ def test_search_rows_put_the_lowest_score_first_and_break_ties_by_total():
               "date": "2026-11-30", "cpu": "AMD EPYC", "threads": 2}
     assert [r["label"] for r in baseline.search_rows(search)] == ["c", "b", "a"]
     assert baseline.search_caption(search).startswith(
-        "The recipe search as recorded on 2026-11-30 (AMD EPYC), 2 threads")
-    search["candidates"][0].update(date="2026-12-07", cpu="AMD EPYC 9B45")  # rows from a later run say so
+        "The recipe search as recorded on 2026-11-30 (AMD EPYC, 2 threads), best first")
+    search["candidates"][0].update(date="2026-12-07")  # rows from a later run say so
     assert baseline.search_caption(search).startswith(
-        "The recipe search as recorded on 2026-11-30 (AMD EPYC); 2026-12-07 (AMD EPYC 9B45), 2 threads")
+        "The recipe search as recorded on 2026-11-30 and 2026-12-07 (AMD EPYC, 2 threads), best first")
+    search["candidates"][0].update(cpu="Intel Xeon")
+    assert baseline.search_caption(search).startswith("The recipe search as recorded on 2026-11-30 (AMD EPYC, "
+                                                      "2 threads); 2026-12-07 (Intel Xeon, 2 threads), best first")
 
 
 def test_a_step_schedule_says_when_the_rate_drops():

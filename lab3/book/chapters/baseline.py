@@ -80,11 +80,13 @@ def search_rows(search: dict[str, Any]) -> list[dict[str, Any]]:
 
 def search_caption(search: dict[str, Any]) -> str:
     """The recipe-search table's caption: when and where the search ran."""
-    runs = sorted({(r.get("date") or search.get("date"), r.get("cpu") or search.get("cpu"))
-                   for r in search["candidates"]})
-    where = "; ".join(f"{date} ({cpu})" for date, cpu in runs)
-    return (f"The recipe search as recorded on {where}, {search['threads']} "
-            "threads, best first: the candidates of the family run so far; differences to the course's "
+    dates: dict[str, set[str]] = {}  # the runs' dates by CPU
+    for r in search["candidates"]:
+        dates.setdefault(r.get("cpu") or search["cpu"], set()).add(r.get("date") or search["date"])
+    threads = search["threads"]
+    where = "; ".join(f"{' and '.join(sorted(d))} ({cpu}, {threads} threads)" for cpu, d in sorted(dates.items()))
+    return (f"The recipe search as recorded on {where}, "
+            "best first: the candidates of the family run so far; differences to the course's "
             "numbers on the whole test set (worst seed point: the largest at the seed's "
             "points at or above 95%).")
 
