@@ -64,7 +64,11 @@ def test_rule1_sentence_states_size_ratio_accuracy_and_the_test():
 def test_tie_sentence_names_the_other_candidates_or_nothing():
     assert ch.tie_sentence([], 5000, 0.78) is None
     text = ch.tie_sentence(["a", "b"], 5000, 0.7778)
-    assert "5,000-image selection half moves by up to 0.78 pp" in text and text.endswith("pick **a**, **b**.")
+    assert "5,000-image selection half moves by up to 0.78 pp" in text and text.endswith(
+        "pick 2 other models: **a**; **b**.")
+    many = ch.tie_sentence(["ratio 0.9, 3-bit", "b", "c", "d", "e", "f"], 5000, 0.78)
+    assert many.endswith("pick 6 other models: **ratio 0.9, 3-bit**; **b**; **c**; **d** and 2 larger ones.")
+    assert ch.tie_sentence(["a"], 5000, 0.78).endswith("pick 1 other model: **a**.")
 
 
 def test_rule2_sentence_compares_with_the_fastest_full_model():
@@ -183,6 +187,8 @@ def test_slow_mkl_and_small_lines():
     text = ch.small_line(small)
     assert "every runtime answers within 0.03 ms, and the fastest is pytorch-fp32 (0.020 ms): no int8 kernel beats "\
            "float32 at this size. The least accurate is ort-int8, −0.10" + NBSP + "pp from the float32 file." in text
+    small[1]["latency_s"] = 1e-5  # an int8 kernel fastest: a full stop, not a colon, before the next sentence
+    assert "the fastest is ort-int8 (0.010 ms). The least accurate is ort-int8" in ch.small_line(small)
 
 
 def test_limits_pick_the_rows_and_the_text_follows_the_machine(monkeypatch):

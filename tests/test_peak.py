@@ -37,8 +37,12 @@ def test_peak_is_cores_times_unit_times_clock():
 def test_vnni_without_amx_and_amd_half_width():
     vnni = peak.read_cpu(INTEL.replace(" amx_tile amx_int8", ""))
     assert peak.peak_macs(vnni, "int8", 1) == 128 * 2.6e9
-    amd = peak.read_cpu(INTEL.replace("GenuineIntel", "AuthenticAMD").replace(" amx_tile amx_int8", ""))
-    assert peak.peak_macs(amd, "fp32", 1) == 16 * 2.6e9 and peak.peak_macs(amd, "int8", 1) == 64 * 2.6e9
+    amd = INTEL.replace("GenuineIntel", "AuthenticAMD").replace(" amx_tile amx_int8", "")
+    zen4 = peak.read_cpu(amd.replace("vendor_id", "cpu family\t: 25\nvendor_id"))
+    assert zen4.family == 25
+    assert peak.peak_macs(zen4, "fp32", 1) == 16 * 2.6e9 and peak.peak_macs(zen4, "int8", 1) == 64 * 2.6e9
+    zen5 = peak.read_cpu(amd.replace("vendor_id", "cpu family\t: 26\nvendor_id"))  # full 512-bit units
+    assert peak.peak_macs(zen5, "fp32", 1) == 32 * 2.6e9 and peak.peak_macs(zen5, "int8", 1) == 128 * 2.6e9
 
 
 def test_unknown_clock_or_unit_gives_no_peak():

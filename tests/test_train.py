@@ -48,10 +48,16 @@ def test_random_shift():
 @pytest.mark.parametrize("field,value", [("epochs", 0), ("lr", -1.0), ("lr", float("nan")), ("batch_size", 0),
                                          ("max_shift", 9), ("train_size", 60001), ("pct_start", 1.0),
                                          ("optimizer", "rmsprop"), ("schedule", "exp"), ("momentum", 1.0),
-                                         ("decay_epochs", 6), ("gamma", 0.0), ("gamma", 1.5)])
+                                         ("decay_epochs", -1), ("gamma", 0.0), ("gamma", 1.5)])
 def test_bad_recipe(field, value):
     with pytest.raises(ValueError, match=f"recipe.{field}"):
         train.Recipe(**{field: value}).validate()
+
+
+def test_a_step_schedule_needs_an_epoch_before_its_decay():
+    with pytest.raises(ValueError, match="recipe.decay_epochs=6"):
+        train.Recipe(schedule="step", decay_epochs=6).validate()  # 6 epochs: none left at the full rate
+    assert train.Recipe(schedule="constant", epochs=1).validate().decay_epochs == 1  # ignored off the step schedule
 
 
 @pytest.mark.parametrize("name,cls",

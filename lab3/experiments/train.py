@@ -59,7 +59,7 @@ class Recipe:
             "max_shift": 0 <= self.max_shift <= 8, "train_size": 1 <= self.train_size <= 60000,
             "optimizer": self.optimizer in OPTIMIZERS, "schedule": self.schedule in SCHEDULES,
             "momentum": math.isfinite(self.momentum) and 0 <= self.momentum < 1,
-            "decay_epochs": 0 <= self.decay_epochs < self.epochs,
+            "decay_epochs": self.decay_epochs >= 0 and (self.schedule != "step" or self.decay_epochs < self.epochs),
             "gamma": math.isfinite(self.gamma) and 0 < self.gamma <= 1,
         }
         for name, ok in checks.items():

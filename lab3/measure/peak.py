@@ -22,8 +22,9 @@ from pathlib import Path
 
 import torch
 
-# (unit, data type) -> multiply-adds per core per cycle, on Intel cores; AMD's Zen 4 runs 512-bit ops on
-# 256-bit units, which halves the AVX-512 rows (``_per_cycle``).
+# (unit, data type) -> multiply-adds per core per cycle, on Intel cores. AMD's Zen 4 (CPU family 25) runs 512-bit
+# ops on 256-bit units, which halves the AVX-512 rows (``_per_cycle``); Zen 5 (family 26) server cores have full
+# 512-bit units, as Intel's do.
 MACS_PER_CYCLE: dict[tuple[str, str], int] = {
     ("amx_int8", "int8"): 1024,     # TDPBSSD: 16x16 int32 tile += 16x64 by 64x16 int8, one every 16 cycles
     ("avx512_vnni", "int8"): 128,   # vpdpbusd zmm: 64 u8*s8 products, 2 ports
@@ -38,13 +39,14 @@ ORDER = {"int8": ("amx_int8", "avx512_vnni", "avx_vnni", "avx2"), "fp32": ("avx5
 
 @dataclass(frozen=True)
 class Cpu:
-    """What the peak depends on: vendor, flags, physical cores and the nominal clock."""
+    """What the peak depends on: vendor, flags, physical cores, the nominal clock and the CPU family."""
 
     vendor: str
     model: str
     flags: frozenset[str]
     cores: int
     mhz: float
+    family: int = 0  # "cpu family" in /proc/cpuinfo (AMD: 25 Zen 3/4, 26 Zen 5)
 
 
 def read_cpu(cpuinfo: str | None = None) -> Cpu:
@@ -66,8 +68,9 @@ def read_cpu(cpuinfo: str | None = None) -> Cpu:
             core_ids.add((physical, value))
         fields.setdefault(key, value)
     mhz = float(fields.get("cpu MHz", "0") or 0)
+    family = fields.get("cpu family", "0")
     return Cpu(fields.get("vendor_id", ""), fields.get("model name", ""), frozenset(fields.get("flags", "").split()),
-               len(core_ids) or processors, mhz)
+               len(core_ids) or processors, mhz, int(family) if family.isdigit() else 0)
 
 
 def unit(cpu: Cpu, dtype: str) -> str | None:
@@ -79,8 +82,8 @@ def unit(cpu: Cpu, dtype: str) -> str | None:
 
 def _per_cycle(cpu: Cpu, name: str, dtype: str) -> int:
     macs = MACS_PER_CYCLE[(name, dtype)]
-    if cpu.vendor == "AuthenticAMD" and name in ("avx512f", "avx512_vnni"):
-        macs //= 2
+    if cpu.vendor == "AuthenticAMD" and cpu.family <= 25 and name in ("avx512f", "avx512_vnni"):
+        macs //= 2  # Zen 4: 512-bit instructions on 256-bit units
     return macs
 
 

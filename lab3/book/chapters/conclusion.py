@@ -284,7 +284,7 @@ def deployment_glue(docs: Docs) -> dict[str, str]:
         out["c-rec"] = (f"**{rec}** ({D['recommended/parameters']['value']:,} parameters, a "
                         f"{report.human_bytes(packed)} file)")
         out["c-rec-acc"] = (f"{report.acc_ci(d_acc)} ({report.pp(loss)} from the full model), from a file "
-                            f"{fp32 / packed:,.0f}× smaller than the float32 checkpoint")
+                            f"{fp32 / packed:,.0f}× smaller than the full model's float32 weights")
         out["c-rec-lat"] = (f"{1e3 * D[f'pipeline/{rec}/latency_s']['value']:.3f} ms on this machine against "
                             f"{1e3 * D['full/fastest_fp32_latency_s']['value']:.2f} ms for the full model at its "
                             f"fastest" + (f"; ONNX Runtime takes {1e3 * ort['value']:.3f} ms" if ort else ""))

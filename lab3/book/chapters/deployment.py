@@ -200,9 +200,15 @@ def tie_sentence(others: Sequence[str], images: int, spread: float) -> str | Non
     """The models the same rule could pick within the spread between machines (None when the choice is clear)."""
     if not others:
         return None
+    shown = others[:TIES_SHOWN]  # the labels hold commas: they are separated by semicolons
+    more = f" and {len(others) - len(shown)} larger ones" if len(others) > len(shown) else ""
     return (f"The choice is inside the noise: an accuracy on the {images:,}-image selection half moves by "
             f"up to {spread:.2f} pp between machines (measured), and within that margin the same rule could as "
-            f"well pick {', '.join(f'**{t}**' for t in others)}.")
+            f"well pick {len(others)} other model{'s' if len(others) > 1 else ''}: "
+            f"{'; '.join(f'**{t}**' for t in shown)}{more}.")
+
+
+TIES_SHOWN = 4  # the smallest tied alternatives named; the rest are counted
 
 
 def show_rule1(smallest: Row | None, points: Sequence[Row], full: Full, tolerance_pp: float) -> None:
@@ -215,8 +221,9 @@ def show_rule1(smallest: Row | None, points: Sequence[Row], full: Full, toleranc
     report.markdown(rule1_sentence(smallest, rule, full.checkpoint.stat().st_size, full.accuracy, test))
     images = full.halves.select.numel()
     spread = results.spread_pp(images)
-    others = [t for t in results.tied_rule(points, full.select, tolerance_pp, spread, "bytes", "label")
-              if t != smallest["label"]]
+    size = {p["label"]: p["bytes"] for p in points}
+    others = sorted((t for t in results.tied_rule(points, full.select, tolerance_pp, spread, "bytes", "label")
+                     if t != smallest["label"]), key=lambda t: size[t])  # smallest first
     text = tie_sentence(others, images, spread)
     if text:
         report.markdown(text)
@@ -618,8 +625,8 @@ def small_line(small_rt: Sequence[Row]) -> str | None:
     worst_small = min(small_rt, key=lambda r: r["accuracy"])
     return (f"- **The recommended model** ({{numref}}`tbl-d-runtimes-small`) is so small that every runtime answers "
             f"within {1e3 * max(r['latency_s'] for r in small_rt):.2f} ms, and the fastest is {best_small['runtime']} "
-            f"({1e3 * best_small['latency_s']:.3f} ms): "
-            + ("no int8 kernel beats float32 at this size. " if best_small["compute"] == "fp32" else "")
+            f"({1e3 * best_small['latency_s']:.3f} ms)"
+            + (": no int8 kernel beats float32 at this size. " if best_small["compute"] == "fp32" else ". ")
             + f"The least accurate is {worst_small['runtime']}, "
             f"{report.pp(worst_small['accuracy'] - small_fp32['accuracy'])} from the float32 file.")
 
