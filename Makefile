@@ -28,9 +28,11 @@ test: $(STAMP)
 	$(PY) -m lab3.reproduce $(if $(MODEL),--model $(MODEL))
 
 # The fast tier: unit tests, lint (ruff) and types (mypy) (tests/test_lint.py); no training, no notebook execution.
+# Two pytest workers (pytest-xdist): most of the time goes to child processes that import torch, one core each.
+CHECK_WORKERS ?= 2
 check: $(STAMP)
 	$(PY) -m lab3.build --data-only
-	$(PY) -m pytest tests -q -m "not needs_model"
+	$(PY) -m pytest tests -q -m "not needs_model" -n $(CHECK_WORKERS)
 
 bench: $(STAMP)
 	$(PY) -m lab3.build --prepare

@@ -33,6 +33,8 @@ def lab_prune_layer(weights_layer_A, bias_layer_A, weights_layer_B, pruning_rati
 
 
 def unpinned_environment() -> dict[str, str]:
-    """This process's environment without any numerics variable a profile sets or the report names, nor LAB3_THREADS."""
-    drop = set().union(*numerics.PROFILES.values(), numerics.REPORTED, {"LAB3_THREADS", "TORCHINDUCTOR_CACHE_DIR"})
+    """This process's environment without any numerics variable a profile sets or the report names, nor the profile
+    and thread count chosen (a test run under ``LAB3_NUMERICS=avx2`` gives its children the default profile)."""
+    drop = set().union(*numerics.PROFILES.values(), numerics.REPORTED,
+                       {"LAB3_NUMERICS", "LAB3_THREADS", "TORCHINDUCTOR_CACHE_DIR"})
     return {k: v for k, v in os.environ.items() if k not in drop}

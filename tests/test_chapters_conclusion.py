@@ -83,9 +83,11 @@ def test_summary_lists_only_the_answers_this_build_has():
 
 def test_deployment_sentences_without_a_recommendation_and_the_price_of_one():
     glue = conclusion.deployment_glue(docs())
-    assert glue == {"c-rec": "–", "c-rec-acc": "–", "c-rec-lat": "–", "c-price": "–",
-                    "c-frontier": "None of the deployment chapter's smallest recipes reaches Deep Compression's "
-                                  "accuracy on this model."}
+    assert set(glue) == {"c-deploy", "c-price", "c-frontier"} and glue["c-price"] == ""
+    assert glue["c-deploy"].startswith("is the full model itself: no model of the pipeline stays within")
+    assert "tbl-d-runtimes-small" not in glue["c-deploy"]  # that table exists only with a recommended model
+    assert glue["c-frontier"] == ("None of the deployment chapter's smallest recipes reaches Deep Compression's "
+                                  "accuracy on this model.")
     assert conclusion.price_text(0, None) == "It needs no retraining."
     assert conclusion.price_text(10, None) == (
         "The price is a short distillation from the full model, which is retraining.")
@@ -96,3 +98,20 @@ def test_deployment_sentences_without_a_recommendation_and_the_price_of_one():
     assert conclusion.frontier_text("ratio 0.9, 3-bit", 12_300, stats.accuracy_record(4900, 5000)) == (
         f"When every byte counts, the recipe ratio 0.9, 3-bit is smaller still: 12.3{NBSP}KB at "
         f"98.00%{NBSP}[97.57,{NBSP}98.35].")
+
+
+def test_deployment_sentence_names_the_recommended_model_and_its_runtime_table():
+    d = docs()
+    d["baseline"]["values"]["parameters"] = exact(1_000_000)
+    d["deployment"]["values"] = {
+        "recommended/by_size": choice("ratio 0.9, 4-bit"), "recommended/accuracy": accuracy(0.975),
+        "recommended/packed_bytes": exact(40_000), "recommended/parameters": exact(100),
+        "recommended/distill_epochs": exact(0), "full/accuracy": accuracy(0.98),
+        "pipeline/ratio 0.9, 4-bit/latency_s": {"value": 2e-5, "kind": "time"},
+        "full/fastest_fp32_latency_s": {"value": 5e-3, "kind": "time"}}
+    glue = conclusion.deployment_glue(d)
+    assert glue["c-deploy"].startswith(f"is **ratio 0.9, 4-bit** (100 parameters, a 40.0{NBSP}KB file)")
+    assert "100× smaller than the full model's float32 weights" in glue["c-deploy"]  # 4 × 10⁶ / 40,000
+    assert "0.020 ms on this machine against 5.00 ms" in glue["c-deploy"]
+    assert "{numref}`tbl-d-runtimes-small`" in glue["c-deploy"] and "ONNX Runtime" not in glue["c-deploy"]
+    assert glue["c-price"] == "It needs no retraining."

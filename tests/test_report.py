@@ -79,3 +79,27 @@ def test_a_slow_cell_prints_the_stacks_and_a_finished_one_does_not(tmp_path):
         post(None)
     text = (tmp_path / "log.txt").read_text()
     assert "Timeout" in text and "test_a_slow_cell_prints_the_stacks" in text
+
+
+def test_the_stacks_go_to_the_end_of_the_parents_log_and_keep_what_it_holds(tmp_path):
+    """The default log is the parent's stderr; a build that redirects it to a file keeps its earlier lines."""
+    import subprocess
+    import sys
+
+    child = ("import time\n"
+             "from lab3.book import report\n"
+             "class E:\n"
+             "    def __init__(self): self.c = {}\n"
+             "    def register(self, event, fn): self.c[event] = fn\n"
+             "class S:\n"
+             "    events = E()\n"
+             "s = S()\n"
+             "report.dump_stacks_of_slow_cells(s, seconds=0.2)\n"
+             "s.events.c['pre_run_cell'](None); time.sleep(0.5); s.events.c['post_run_cell'](None)\n")
+    parent = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {child!r}], check=True)"
+    log = tmp_path / "build.log"
+    log.write_text("earlier lines of the build\n")
+    with open(log, "a") as err:
+        subprocess.run([sys.executable, "-c", parent], stderr=err, check=True, timeout=60)
+    text = log.read_text()
+    assert text.startswith("earlier lines of the build\n") and "Timeout" in text

@@ -136,3 +136,16 @@ def test_pipeline_sweep_builds_a_small_model_with_pixels_dropped_and_tuned_on_it
     for name, b in zip(LAYERS, recipe.bits):  # each layer on its own grid: at most 2**b levels per row
         w = getattr(reloaded, name).weight
         assert max(len(torch.unique(r)) for r in w) <= 2**b, name
+
+
+def test_without_a_cache_a_driver_computes_and_writes_nothing(setting, tmp_path, monkeypatch):
+    """Caching is the caller's choice: a driver given no cache keeps no state on disk and returns the same rows."""
+    m, x, y = setting
+    monkeypatch.setenv("LAB3_ARTIFACTS", str(tmp_path / "artifacts"))
+    cache = ResultCache(tmp_path / "cache", active=True, modules=("prune_sweep",))
+    plain = prune_sweep.lab_pruning_rows(m, [0.5], x, y, progress=False)
+    assert plain == prune_sweep.lab_pruning_rows(m, [0.5], x, y, cache=cache, progress=False)
+    q_grid = sweep.resolve_q_values(m, [1.0], "max_abs")
+    assert sweep.lab_quantization_grid(m, x, y, q_grid, [4], progress=False)[0]["correct"] == correct(
+        quantize.quantize_model(m, q_grid[0]["q"], 4), x, y)
+    assert not (tmp_path / "artifacts").exists() and cache.misses == 1

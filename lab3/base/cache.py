@@ -140,3 +140,15 @@ class ResultCache:
         if self.active:
             fileio.write_json(path, value)
         return value
+
+
+def cached(cache: ResultCache | None, parts: dict[str, Any], compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """``compute()`` through the ``cache`` its driver passes in, or computed directly when it passes none."""
+    return compute() if cache is None else cache.get_or_compute(parts, compute)
+
+
+def point_key(cache: ResultCache | None, parts: dict[str, Any]) -> str:
+    """A point's key: the cache's (with its code version), or the hash of ``parts`` alone without a cache."""
+    if cache is not None:
+        return cache.key(parts)
+    return hashlib.sha256(json.dumps({"parts": parts}, sort_keys=True, default=str).encode()).hexdigest()

@@ -68,7 +68,8 @@ def dump_stacks_of_slow_cells(shell: Any, seconds: float = SLOW_CELL_SECONDS, lo
     if log is None:
         if not _stack_log:
             try:
-                _stack_log.append(open(f"/proc/{os.getppid()}/fd/2", "w"))  # noqa: SIM115 (open while the kernel is)
+                # append: "w" reopens a redirected log with O_TRUNC and erased the build's log up to that moment
+                _stack_log.append(open(f"/proc/{os.getppid()}/fd/2", "a"))  # noqa: SIM115 (open while the kernel is)
             except OSError:  # not Linux, or no parent's stderr to write to: nothing to arm
                 return
         log = _stack_log[0]

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-from lab3.base.cache import ResultCache, tensor_key
+from lab3.base.cache import ResultCache, cached, tensor_key
 from lab3.base.model import SimpleDNN, count_parameters, float32_bytes, model_sha256, saved_bytes
 from lab3.base.progress import bar
 from lab3.compress.distill import DistillConfig, distill
@@ -30,7 +30,6 @@ METHODS: dict[str, dict[str, Any]] = {
 def lab_pruning_rows(model: SimpleDNN, ratios: Sequence[float], images: torch.Tensor, labels: torch.Tensor,
                      cache: ResultCache | None = None, progress: bool | None = None) -> list[dict[str, Any]]:
     """For each ratio, the lab's pruning: layer sizes, parameters, float32 and saved size, accuracy with CI."""
-    cache = cache or ResultCache(modules=("prune_sweep",))
     rows = []
     for ratio in bar(ratios, desc="prune (lab)", progress=progress):
         def compute(ratio=ratio) -> dict[str, Any]:
@@ -40,7 +39,7 @@ def lab_pruning_rows(model: SimpleDNN, ratios: Sequence[float], images: torch.Te
                     **hits_record(evaluate.hits(pruned, images, labels))}
 
         parts = {"kind": "prune-lab", "model": model_sha256(model), "ratio": ratio, "data": tensor_key(images, labels)}
-        rows.append({"ratio": ratio, **cache.get_or_compute(parts, compute)})
+        rows.append({"ratio": ratio, **cached(cache, parts, compute)})
     return rows
 
 
@@ -48,7 +47,6 @@ def timing_rows(model: SimpleDNN, ratios: Sequence[float], images: torch.Tensor,
                 repeats: int = 3, min_run_time: float = 1.0, cache: ResultCache | None = None,
                 progress: bool | None = None) -> list[dict[str, Any]]:
     """For the full model (ratio 0) and each lab-pruned model: batch-1 latency, test-set throughput, lab loop."""
-    cache = cache or ResultCache(modules=("prune_sweep",))
     rows = []
     for ratio in bar([0.0, *ratios], desc="timing", progress=progress):
         def compute(ratio=ratio) -> dict[str, Any]:
@@ -62,7 +60,7 @@ def timing_rows(model: SimpleDNN, ratios: Sequence[float], images: torch.Tensor,
 
         parts = {"kind": "prune-timing", "model": model_sha256(model), "ratio": ratio, "repeats": repeats,
                  "min_run_time": min_run_time}
-        rows.append({"ratio": ratio, **cache.get_or_compute(parts, compute)})
+        rows.append({"ratio": ratio, **cached(cache, parts, compute)})
     return rows
 
 
@@ -70,7 +68,6 @@ def method_rows(model: SimpleDNN, ratios: Sequence[float], images: torch.Tensor,
                 calibration: torch.Tensor, ridge: float, cache: ResultCache | None = None,
                 progress: bool | None = None) -> list[dict[str, Any]]:
     """Accuracy of every pruning method at every ratio (same exact lab rule for the neuron counts)."""
-    cache = cache or ResultCache(modules=("prune_sweep",))
     rows = []
     calib_key = tensor_key(calibration)
     todo = [(name, ratio) for name in METHODS for ratio in ratios]
@@ -82,7 +79,7 @@ def method_rows(model: SimpleDNN, ratios: Sequence[float], images: torch.Tensor,
 
         parts = {"kind": "prune-method", "model": model_sha256(model), "ratio": ratio, "method": METHODS[name],
                  "ridge": ridge, "calibration": calib_key, "data": tensor_key(images, labels)}
-        rows.append({"method": name, "ratio": ratio, **cache.get_or_compute(parts, compute)})
+        rows.append({"method": name, "ratio": ratio, **cached(cache, parts, compute)})
     return rows
 
 
@@ -91,7 +88,6 @@ def finetune_rows(model: SimpleDNN, ratios: Sequence[float], images: torch.Tenso
                   teacher: torch.Tensor, config: DistillConfig, cache: ResultCache | None = None,
                   progress: bool | None = None) -> list[dict[str, Any]]:
     """Activation + repair, then a short distillation from the full model: accuracy and fine-tune seconds."""
-    cache = cache or ResultCache(modules=("prune_sweep",))
     rows = []
     for ratio in bar(ratios, desc="fine-tune", progress=progress):
         def compute(ratio=ratio) -> dict[str, Any]:
@@ -105,7 +101,7 @@ def finetune_rows(model: SimpleDNN, ratios: Sequence[float], images: torch.Tenso
                  "config": config.__dict__, "calibration": tensor_key(calibration),
                  "data": tensor_key(images, labels)}
         rows.append({"method": "activation + repair + fine-tune", "ratio": ratio,
-                     **cache.get_or_compute(parts, compute)})
+                     **cached(cache, parts, compute)})
     return rows
 
 

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from lab3.base import data
-from lab3.base.cache import ResultCache, tensor_key
+from lab3.base.cache import ResultCache, cached, point_key, tensor_key
 from lab3.base.model import SimpleDNN, linear_layers, model_sha256
 from lab3.base.progress import bar
 from lab3.compress import gptq, pack
@@ -76,7 +76,6 @@ def lab_quantization_grid(model: SimpleDNN, images: torch.Tensor, labels: torch.
                           progress: bool | None = None) -> list[dict[str, Any]]:
     """Accuracy of the lab's quantizer at every (q, bits), with q's label and hit counts."""
     bits_values = [check_bits(b) for b in bits_values]
-    cache = cache or ResultCache(modules=("sweep",))
     scratch = Scratch(model)
     digest = model_sha256(model)
     points = [(entry, b) for entry in q_grid for b in bits_values]
@@ -91,7 +90,7 @@ def lab_quantization_grid(model: SimpleDNN, images: torch.Tensor, labels: torch.
 
         parts = {"kind": "lab-quant", "model": digest, "q": entry["q"], "bits": bits,
                  "bias": quantize_bias, "data": tensor_key(images, labels)}
-        rec = cache.get_or_compute(parts, compute)
+        rec = cached(cache, parts, compute)
         out.append({"q_label": entry["label"], "q": entry["q"], "bits": bits, **rec})
     return out
 
@@ -99,7 +98,6 @@ def lab_quantization_grid(model: SimpleDNN, images: torch.Tensor, labels: torch.
 def scheme_accuracy(model: SimpleDNN, scheme: Scheme, images: torch.Tensor, labels: torch.Tensor,
                     cache: ResultCache | None = None, scratch: Scratch | None = None) -> dict[str, Any]:
     """Accuracy of ``model`` with its weights fake-quantized by ``scheme`` (cached)."""
-    cache = cache or ResultCache(modules=("sweep",))
     scratch = scratch or Scratch(model)
 
     def compute() -> dict[str, Any]:
@@ -111,7 +109,7 @@ def scheme_accuracy(model: SimpleDNN, scheme: Scheme, images: torch.Tensor, labe
 
     parts = {"kind": "scheme", "model": model_sha256(model), "scheme": scheme.__dict__,
              "data": tensor_key(images, labels)}
-    return cache.get_or_compute(parts, compute)
+    return cached(cache, parts, compute)
 
 
 # --- conclusions drawn from a sweep ---------------------------------------------------------------
@@ -144,10 +142,10 @@ def gptq_packed(model: SimpleDNN, bits: int | Mapping[str, int], calibration_ima
 
     ``bits`` is one width or one per layer name (mixed precision); ``info["bytes"]`` is the file's size.
 
-    The packed file doubles as the cache: an existing file for the same inputs is reloaded, not recomputed.
+    With a ``cache``, the packed file doubles as its entry: an existing file for the same inputs is reloaded, not
+    recomputed; without one, GPTQ always runs.
     A new file is checked on creation: its reloaded weights must equal the in-memory GPTQ weights exactly.
     """
-    cache = cache or ResultCache(modules=("sweep",))
     if isinstance(bits, Mapping):
         scheme: Scheme | dict[str, Scheme] = {name: Scheme(bits=b, method="mse", granularity="channel",
                                                          levels=levels) for name, b in bits.items()}  # type: ignore[arg-type]
@@ -156,10 +154,10 @@ def gptq_packed(model: SimpleDNN, bits: int | Mapping[str, int], calibration_ima
     else:
         scheme = Scheme(bits=bits, method="mse", granularity="channel", levels=levels)  # type: ignore[arg-type]
         tag = f"{bits}bit"
-    key = cache.key({"kind": "gptq", "model": model_sha256(model), "bits": bits, "levels": levels,
-                     "calibration": calibration_images, "seed": seed})
+    key = point_key(cache, {"kind": "gptq", "model": model_sha256(model), "bits": bits, "levels": levels,
+                            "calibration": calibration_images, "seed": seed})
     path = Path(folder) / f"gptq-{tag}-{key[:12]}.safetensors"
-    if cache.active and path.is_file():
+    if cache is not None and cache.active and path.is_file():
         try:
             loaded, meta = pack.read_packed(path)
             return loaded, {"path": str(path), "bytes": meta["bytes"], "seconds": None, "bits": bits}
@@ -186,7 +184,6 @@ def quantizer_comparison(model: SimpleDNN, images: torch.Tensor, labels: torch.T
     Returns (rows, gptq) where gptq maps a bit width to (reloaded GPTQ model, packed-file info); GPTQ runs
     only up to ``gptq_max_bits`` (at 8 bits plain rounding is already lossless within noise).
     """
-    cache = cache or ResultCache(modules=("sweep",))
     scratch = Scratch(model)
     rows, gptq_models = [], {}
     todo = [(b, name, spec) for b in bits_values for name, spec in
@@ -210,7 +207,6 @@ def quantizer_comparison(model: SimpleDNN, images: torch.Tensor, labels: torch.T
 def layer_sensitivity(model: SimpleDNN, scheme: Scheme, images: torch.Tensor, labels: torch.Tensor,
                       cache: ResultCache | None = None) -> list[dict[str, Any]]:
     """Accuracy when only one layer at a time is quantized with ``scheme``: which layer limits low bit widths."""
-    cache = cache or ResultCache(modules=("sweep",))
     scratch = Scratch(model)
     out = []
     for name, layer in linear_layers(model):
@@ -222,5 +218,5 @@ def layer_sensitivity(model: SimpleDNN, scheme: Scheme, images: torch.Tensor, la
 
         parts = {"kind": "sensitivity", "model": model_sha256(model), "scheme": scheme.__dict__, "layer": name,
                  "data": tensor_key(images, labels)}
-        out.append({"layer": name, **cache.get_or_compute(parts, compute)})
+        out.append({"layer": name, **cached(cache, parts, compute)})
     return out

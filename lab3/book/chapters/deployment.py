@@ -134,7 +134,7 @@ class FullTiming:
 def full_timing(full: Full, ratios: Sequence[float], min_run_time: float) -> FullTiming:
     """Time the full and lab-pruned models as the pruning chapter does, then the full model at its fastest."""
     rows = prune_sweep.timing_rows(full.model, ratios, full.x_test, data.load_mnist("test"), repeats=3,
-                                   min_run_time=min_run_time)
+                                   min_run_time=min_run_time, cache=ResultCache(modules=("experiments.prune_sweep",)))
     fastest = fp32_timing.time_pytorch_fp32(full.checkpoint, min_run_time=min_run_time)
     return FullTiming({t["ratio"]: t for t in rows}, fastest)
 

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from lab3.base import data, paths
+from lab3.base.cache import ResultCache
 from lab3.base.model import SimpleDNN, linear_layers, model_sha256, read_checkpoint
 from lab3.book import report, results
 from lab3.compress import mixed, pack
@@ -37,6 +38,11 @@ def packed_folder() -> Path:
     return paths.artifacts_dir() / "packed"
 
 
+def sweep_cache() -> ResultCache:
+    """The disk cache of this chapter's sweep points, keyed by the code that computes them (lab3.experiments.sweep)."""
+    return ResultCache(modules=("experiments.sweep",))
+
+
 def mse_channel(bits: int) -> Scheme:
     """Per-channel MSE clipping on the lab's levels: the scheme of the packed files and the sensitivity."""
     return Scheme(bits=bits, method="mse", granularity="channel", levels="lab")
@@ -49,7 +55,8 @@ def lab_best_q(model: SimpleDNN, x_test: torch.Tensor, y_test: torch.Tensor, hal
     q_grid = sweep.resolve_q_values(model, q_values, q_unit, q_quantiles)
     lab_q = {}
     for b in bits_values:
-        rows_b = holdout.split_rows(sweep.lab_quantization_grid(model, x_test, y_test, q_grid, [b], quantize_bias),
+        rows_b = holdout.split_rows(sweep.lab_quantization_grid(model, x_test, y_test, q_grid, [b], quantize_bias,
+                                                                cache=sweep_cache()),
                                     halves)
         lab_q[b] = sweep.best_by(rows_b, "bits")[b]["q"]
     return lab_q
@@ -72,7 +79,8 @@ def show_methods(model: SimpleDNN, x_test: torch.Tensor, y_test: torch.Tensor, h
                  seed: int, folder: Path) -> tuple[list[dict[str, Any]], dict[int, Any]]:
     """Run the quantizer comparison and show it; return its split rows and the GPTQ models by width."""
     comparison, gptq_models = sweep.quantizer_comparison(model, x_test, y_test, list(bits_values), lab_q,
-                                                         percentile, calibration_images, seed, folder)
+                                                         percentile, calibration_images, seed, folder,
+                                                         cache=sweep_cache())
     comparison = holdout.split_rows(comparison, halves)
     columns: list[tuple[Any, str, Any]] = [("method", "method", "")]
     columns += [(b, f"{b} bits", lambda r: report.pct(r["accuracy"]) if r else "–") for b in bits_values]
@@ -183,7 +191,8 @@ def weakest_text(weakest: dict[str, Any], layer_n: Mapping[str, int]) -> str:
 def show_sensitivity(model: SimpleDNN, x_test: torch.Tensor, y_test: torch.Tensor,
                      halves: holdout.Halves) -> list[dict[str, Any]]:
     """Quantize one layer at a time to 2 bits, show the accuracies, glue the weakest layer; return the rows."""
-    sensitivity = holdout.split_rows(sweep.layer_sensitivity(model, mse_channel(2), x_test, y_test), halves)
+    sensitivity = holdout.split_rows(sweep.layer_sensitivity(model, mse_channel(2), x_test, y_test, sweep_cache()),
+                                     halves)
     report.show_table(sensitivity, [("layer", "only this layer at 2 bits (MSE / channel)", ""),
                                     ("accuracy", "accuracy (reporting half)", lambda v: report.pct(v))],
                       caption="Which layer limits 2 bits: one layer at a time quantized, the others in full precision.",
@@ -208,15 +217,17 @@ def show_mixed(model: SimpleDNN, x_test: torch.Tensor, y_test: torch.Tensor, hal
     n_weights = weight_count(model)
     sens = {}
     for b in MIXED_WIDTHS:
-        for r in holdout.split_rows(sweep.layer_sensitivity(model, mse_channel(b), x_test, y_test), halves):
+        rows = sweep.layer_sensitivity(model, mse_channel(b), x_test, y_test, sweep_cache())
+        for r in holdout.split_rows(rows, halves):
             sens[(r["layer"], b)] = r
-    two_bit = gptq_models[2] if 2 in gptq_models else sweep.gptq_packed(model, 2, calibration_images, seed, folder)
+    two_bit = gptq_models[2] if 2 in gptq_models else sweep.gptq_packed(model, 2, calibration_images, seed, folder,
+                                                                                  cache=sweep_cache())
     side_bits = 8 * two_bit[1]["bytes"] - 2 * n_weights  # measured: everything in the 2-bit file but the codes
     mixed_rows = []
     for budget in budgets:
         alloc = mixed.allocate({k: r["select_accuracy"] for k, r in sens.items()}, layer_n, MIXED_WIDTHS, budget,
                                side_bits)
-        mixed_model, info = sweep.gptq_packed(model, alloc, calibration_images, seed, folder)
+        mixed_model, info = sweep.gptq_packed(model, alloc, calibration_images, seed, folder, cache=sweep_cache())
         rec = holdout.split(stats.hits_record(evaluate.hits(mixed_model, x_test, y_test)), halves)
         _, _, p_mixed = holdout.mcnemar(full, rec, halves)
         mixed_rows.append({**rec, "budget": budget, "alloc": alloc, "bytes": info["bytes"], "p": p_mixed,

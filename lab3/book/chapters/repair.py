@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from lab3.base import data
+from lab3.base.cache import ResultCache
 from lab3.base.model import SimpleDNN, read_checkpoint
 from lab3.book import report, results
 from lab3.compress import distill
@@ -39,7 +40,9 @@ def method_rows(model: SimpleDNN, x_test: torch.Tensor, y_test: torch.Tensor, ha
                 finetune_epochs: int, finetune_ratios: Sequence[float]) -> tuple[list[Row], list[Row]]:
     """Every method at every compared ratio, and the distilled models (none without epochs or ratios)."""
     calib = data.calibration_images(calibration_images, seed)
-    methods = holdout.split_rows(prune_sweep.method_rows(model, list(compare_ratios), x_test, y_test, calib, ridge),
+    cache = ResultCache(modules=("experiments.prune_sweep",))  # finished points on disk, keyed by their code
+    methods = holdout.split_rows(prune_sweep.method_rows(model, list(compare_ratios), x_test, y_test, calib, ridge,
+                                                         cache),
                                  halves)
     tuned: list[Row] = []
     if finetune_epochs and finetune_ratios:
@@ -47,7 +50,7 @@ def method_rows(model: SimpleDNN, x_test: torch.Tensor, y_test: torch.Tensor, ha
         teacher = distill.teacher_logits(model, train_x)
         tuned = holdout.split_rows(prune_sweep.finetune_rows(
             model, list(finetune_ratios), x_test, y_test, calib, ridge, (train_x, train_y), teacher,
-            distill.DistillConfig(epochs=finetune_epochs, seed=seed)), halves)
+            distill.DistillConfig(epochs=finetune_epochs, seed=seed), cache), halves)
     return methods, tuned
 
 
