@@ -115,3 +115,9 @@ def test_deployment_sentence_names_the_recommended_model_and_its_runtime_table()
     assert "0.020 ms on this machine against 5.00 ms" in glue["c-deploy"]
     assert "{numref}`tbl-d-runtimes-small`" in glue["c-deploy"] and "ONNX Runtime" not in glue["c-deploy"]
     assert glue["c-price"] == "It needs no retraining."
+
+
+def test_the_deployment_paragraph_is_one_markdown_text_without_empty_parts():
+    text = conclusion.deployment_paragraph(docs())
+    assert text.startswith("**The model to deploy on a low-resource server** is the full model itself")
+    assert "  " not in text and text.endswith("accuracy on this model.")

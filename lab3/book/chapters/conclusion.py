@@ -305,7 +305,14 @@ def deployment_glue(docs: Docs) -> dict[str, str]:
     return out
 
 
-def glue_deployment(docs: Docs) -> None:
-    """Glue the deployment paragraph's values."""
-    for name, text in deployment_glue(docs).items():
-        report.glue(name, text)
+def deployment_paragraph(docs: Docs) -> str:
+    """The deployment paragraph as Markdown. Shown as a cell's output, not glued: a glued text's {numref} roles
+    are printed verbatim, and which tables it may cite depends on whether a model was recommended."""
+    parts = deployment_glue(docs)
+    return " ".join(["**The model to deploy on a low-resource server**",
+                     *(t for t in (parts["c-deploy"], parts["c-price"], parts["c-frontier"]) if t)])
+
+
+def show_deployment(docs: Docs) -> None:
+    """Show the deployment paragraph."""
+    report.markdown(deployment_paragraph(docs))
