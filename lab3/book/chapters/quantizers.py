@@ -53,10 +53,10 @@ def lab_best_q(model: SimpleDNN, x_test: torch.Tensor, y_test: torch.Tensor, hal
                quantize_bias: bool) -> dict[int, float]:
     """The lab quantizer's best q at each width on the grid read from the weights, chosen on the selection half."""
     q_grid = sweep.resolve_q_values(model, q_values, q_unit, q_quantiles)
-    lab_q = {}
+    lab_q, cache = {}, sweep_cache()
     for b in bits_values:
         rows_b = holdout.split_rows(sweep.lab_quantization_grid(model, x_test, y_test, q_grid, [b], quantize_bias,
-                                                                cache=sweep_cache()),
+                                                                cache=cache),
                                     halves)
         lab_q[b] = sweep.best_by(rows_b, "bits")[b]["q"]
     return lab_q
@@ -215,19 +215,19 @@ def show_mixed(model: SimpleDNN, x_test: torch.Tensor, y_test: torch.Tensor, hal
     files; return (sensitivity by (layer, bits), mixed rows, uniform GPTQ rows)."""
     layer_n = layer_sizes(model)
     n_weights = weight_count(model)
-    sens = {}
+    sens, cache = {}, sweep_cache()
     for b in MIXED_WIDTHS:
-        rows = sweep.layer_sensitivity(model, mse_channel(b), x_test, y_test, sweep_cache())
+        rows = sweep.layer_sensitivity(model, mse_channel(b), x_test, y_test, cache)
         for r in holdout.split_rows(rows, halves):
             sens[(r["layer"], b)] = r
     two_bit = gptq_models[2] if 2 in gptq_models else sweep.gptq_packed(model, 2, calibration_images, seed, folder,
-                                                                                  cache=sweep_cache())
+                                                                                  cache=cache)
     side_bits = 8 * two_bit[1]["bytes"] - 2 * n_weights  # measured: everything in the 2-bit file but the codes
     mixed_rows = []
     for budget in budgets:
         alloc = mixed.allocate({k: r["select_accuracy"] for k, r in sens.items()}, layer_n, MIXED_WIDTHS, budget,
                                side_bits)
-        mixed_model, info = sweep.gptq_packed(model, alloc, calibration_images, seed, folder, cache=sweep_cache())
+        mixed_model, info = sweep.gptq_packed(model, alloc, calibration_images, seed, folder, cache=cache)
         rec = holdout.split(stats.hits_record(evaluate.hits(mixed_model, x_test, y_test)), halves)
         _, _, p_mixed = holdout.mcnemar(full, rec, halves)
         mixed_rows.append({**rec, "budget": budget, "alloc": alloc, "bytes": info["bytes"], "p": p_mixed,
