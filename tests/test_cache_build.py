@@ -204,4 +204,4 @@ def test_a_chapter_re_runs_when_the_spread_its_choices_use_changes_and_not_for_o
     base = key(doc)
     assert key(with_rule(spread_pp=doc["kinds"]["accuracy"]["spread_pp"] + 0.1)) != base
     assert key(with_rule(tiers=[{"from": 0.97, "abs_pp": 9.0}, {"from": 0.0, "below": 0.97, "margin_pp": 0.7}])) == base
-    assert key(with_rule(tiers=[{"from": 0.96, "abs_pp": 0.7}, {"from": 0.0, "below": 0.96, "margin_pp": 0.7}])) != base
+    assert key(with_rule(choice_cliff=doc["kinds"]["accuracy"]["choice_cliff"] - 0.01)) != base

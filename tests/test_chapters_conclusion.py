@@ -41,13 +41,44 @@ def docs(with_picks=True):
 
 
 def test_course_sentence_lists_what_was_met_and_missed():
-    assert conclusion.course_sentence({"full": 0.5, "must_match_max": 1.0, "quant_median": 0.2,
-                                       "pruning_median": 0.9}) == "All four targets are met."
-    assert conclusion.course_sentence({"full": 0.5, "must_match_max": 1.5, "quant_median": 0.2,
-                                       "pruning_median": 2.0}) == (
-        "Met: full-precision accuracy vs 98.59%, median difference, 21 quantization points. Missed: largest "
-        "difference at the course's ≥95% points; median difference, 10 pruning ratios.")
-    assert conclusion.course_sentence({"full": 2.0}).startswith("Met: none. Missed: full-precision accuracy")
+    met = dict.fromkeys(("full", "must_match_max", "quant_median", "pruning_median"), "met")
+    assert conclusion.course_sentence(met) == "All four targets are met."
+    assert conclusion.course_sentence({**met, "must_match_max": "missed", "pruning_median": "missed"}) == (
+        "Met: accuracy vs 98.59%, median, 21 quantization points. Missed: worst of the course's ≥95% points; "
+        "median, 10 pruning ratios.")
+    assert conclusion.course_sentence({"full": "missed"}).startswith("Met: none. Missed: accuracy vs 98.59%")
+
+
+def test_a_verdict_that_flips_between_numerics_is_stated_with_its_range_not_as_met_or_missed():
+    from lab3.experiments import course
+
+    # measured (2026-12-07): the reference 431badac and two other numerics' models of the same recipe
+    dist = course.Distance(full=0.83, must_match_max=2.09, quant_median=6.58, pruning_median=0.84)
+    others = [{"full": 0.62, "must_match_max": 2.83, "quant_median": 6.45, "pruning_median": 0.64},
+              {"full": 0.79, "must_match_max": 3.29, "quant_median": 2.47, "pruning_median": 0.80}]
+    verdicts = conclusion.course_verdicts(dist, others)
+    assert verdicts == {"full": "missed", "must_match_max": "missed", "quant_median": "varies by CPU",
+                        "pruning_median": "met"}
+    assert conclusion.course_verdicts(dist)["quant_median"] == "missed"  # this build alone
+    assert conclusion.value_range(dist, others, "quant_median") == "2.47–6.58"
+    text = conclusion.course_sentence(verdicts, {"quant_median": "2.47–6.58"}, 3)
+    assert text == ("Met: median, 10 pruning ratios. Missed: accuracy vs 98.59%; worst of the course's ≥95% points. "
+                    "Met on some CPUs, missed on others, so stated as neither: median, 21 quantization points "
+                    "(2.47–6.58 pp over 3 builds).")
+
+
+def test_the_measured_spread_leaves_out_this_model_and_applies_only_to_the_default_recipe(monkeypatch):
+    from lab3.book import results
+
+    spread = [{"numerics": "native", "model": "431badac", "full": 0.8, "must_match_max": 2.0, "quant_median": 6.0,
+               "pruning_median": 0.8},
+              {"numerics": "avx2", "model": "1b73acdf", "full": 0.6, "must_match_max": 2.8, "quant_median": 6.4,
+               "pruning_median": 0.6}]
+    monkeypatch.setattr(results, "course_spread", lambda *a, **k: spread)
+    trained = {"baseline": {"model_sha256": "431badac" + "0" * 56, "parameters": {"model_path": None}}}
+    assert [m["numerics"] for m in conclusion.measured_spread(trained)] == ["avx2"]
+    given = {"baseline": {"model_sha256": "ffff" * 16, "parameters": {"model_path": "course.pt"}}}
+    assert conclusion.measured_spread(given) == []
 
 
 def test_fewest_text_states_the_bits_or_that_no_width_stays_within_the_tolerance():

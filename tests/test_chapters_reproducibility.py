@@ -74,3 +74,19 @@ def test_timing_rows_add_only_the_later_stages_of_the_previous_build():
     rows = appendix.timing_rows(timings)
     assert [(r["stage"], r["status"]) for r in rows] == [("data", "ran"), ("PDF", "ran"),
                                                           ("HTML book", "ran (previous build)")]
+
+
+def test_side_by_side_puts_two_pairs_in_a_row_and_leaves_the_last_cell_empty_when_odd():
+    rows = appendix.side_by_side([("torch", "2.14.1"), ("numpy", "2.4.6"), ("python", "3.11.7")])
+    assert rows == [{"p1": "torch", "v1": "2.14.1", "p2": "python", "v2": "3.11.7"},
+                    {"p1": "numpy", "v1": "2.4.6", "p2": "", "v2": ""}]
+
+
+def test_a_parameter_every_chapter_shares_is_one_row_and_one_that_differs_stays_per_chapter():
+    ran = {"baseline": {"model_path": None, "seed": 0}, "pruning": {"ratios": [0.5], "model_path": None, "seed": 1}}
+    defaults = {c: dict(values) for c, values in ran.items()}
+    said = {"baseline": {"model_path": "the model"}, "pruning": {"model_path": "the model", "ratios": "ratios"}}
+    rows = appendix.parameter_rows(ran, defaults, said)
+    assert [(r["chapter"], r["name"]) for r in rows] == [
+        ("every chapter", "`model_path`"), ("baseline", "`seed`"), ("pruning", "`ratios`"), ("", "`seed`")]
+    assert rows[0]["what"] == "the model" and rows[0]["value"] == "–"

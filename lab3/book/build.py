@@ -129,6 +129,8 @@ def chapter_inputs(chapter: str, params: dict[str, Any], model_sha: str) -> str:
                              "code": code_version(imported), "model": model_sha,
                              # what the chapters' choices read from reference/tolerances.yaml (not its other rules)
                              "choice_rules": {"spread_pp": results.spread_pp(), "cliff": results.cliff()}}
+    if chapter == "conclusion":  # its verdicts on the course distance also read what other numerics measured
+        parts["course_spread"] = results.course_spread()
     if chapter in ("conclusion", "reproducibility"):  # they read the results the chapters before them wrote
         files = [results.book_path(c) for c in CHAPTERS[:CHAPTERS.index(chapter)]]
         if chapter == "reproducibility":  # it also prints the version of all of lab3 and compares with the reference

@@ -59,11 +59,14 @@ def rule_for(name: str, kind: str, tolerances: dict[str, Any]) -> dict[str, Any]
     return tolerances["kinds"][kind]
 
 
-def compare_value(ref: Any, run: Any, rule: dict[str, Any], n: int | None = None) -> tuple[str, str, str]:
+def compare_value(ref: Any, run: Any, rule: dict[str, Any], n: int | None = None,
+                  full: float | None = None) -> tuple[str, str, str]:
     """Compare one value under ``rule``; return (difference, tolerance, status).
 
     An accuracy over ``n`` images gets its tier's tolerance scaled by sqrt(n_ref / n): the tiers are stated for
-    ``n_ref`` (the 10,000 test images), and the spread of an accuracy difference shrinks as 1/sqrt(n).
+    ``n_ref`` (the 10,000 test images), and the spread of an accuracy difference shrinks as 1/sqrt(n). A tier
+    stated relative to full precision (``within_pp_of_full``, ``below_full_pp``) needs ``full``, the reference
+    model's full-precision test accuracy.
     """
     kind = rule["rule"]
     if kind == "ignore":
@@ -86,12 +89,13 @@ def compare_value(ref: Any, run: Any, rule: dict[str, Any], n: int | None = None
         diff_pp = 100 * (run - ref)
         scale = math.sqrt(rule.get("n_ref", 10000) / n) if n else 1.0
         for tier in rule["tiers"]:
-            if ref >= tier["from"]:
+            if ref >= _tier_start(tier, full):
                 if "abs_pp" in tier:
                     allowed = tier["abs_pp"] * scale
                     ok = abs(diff_pp) <= allowed + 1e-9
                     return f"{diff_pp:+.2f} pp", f"±{allowed:.2g} pp", "agree" if ok else "differ"
-                limit = tier["below"] + tier.get("margin_pp", 0.0) * scale / 100  # the edge, and its noise
+                edge = _tier_edge(tier, full)
+                limit = edge + tier.get("margin_pp", 0.0) * scale / 100  # the edge, and its noise
                 ok = run < limit
                 return f"{diff_pp:+.2f} pp", f"stays below {100 * limit:.3g}%", "agree" if ok else "differ"
         return f"{diff_pp:+.2f} pp", "no tier", "differ"
@@ -111,10 +115,39 @@ def compare_value(ref: Any, run: Any, rule: dict[str, Any], n: int | None = None
     raise ValueError(f"unknown tolerance rule {kind!r}")
 
 
+def _full_accuracy(tier: dict[str, Any], full: float | None) -> float:
+    """The reference's full-precision accuracy a relative tier is stated from (a clear error without it)."""
+    if full is None:
+        raise ValueError(f"tolerance tier {tier} is relative to full precision, but the reference has no "
+                         "baseline test accuracy (reference/baseline.json: test_accuracy); run the baseline chapter")
+    return full
+
+
+def _tier_start(tier: dict[str, Any], full: float | None) -> float:
+    """The lowest reference value a tier applies to: an absolute ``from``, or ``within_pp_of_full`` of full."""
+    if "within_pp_of_full" in tier:
+        return _full_accuracy(tier, full) - tier["within_pp_of_full"] / 100
+    return float(tier["from"])
+
+
+def _tier_edge(tier: dict[str, Any], full: float | None) -> float:
+    """The line a cliff value must stay below (before noise): an absolute ``below``, or ``below_full_pp`` under full."""
+    if "below_full_pp" in tier:
+        return _full_accuracy(tier, full) - tier["below_full_pp"] / 100
+    return float(tier["below"])
+
+
+def reference_full_accuracy(reference: dict[str, dict[str, Any]]) -> float | None:
+    """The reference model's full-precision test accuracy (the baseline chapter's), which relative tiers start from."""
+    entry = ((reference.get("baseline") or {}).get("values") or {}).get("test_accuracy")
+    return None if entry is None else float(entry["value"])
+
+
 def compare(reference: dict[str, dict[str, Any]], run: dict[str, dict[str, Any]],
             tolerances: dict[str, Any]) -> list[Row]:
     """Compare two sets of chapter results (chapter -> results document) result by result."""
     rows = []
+    full = reference_full_accuracy(reference)
     for chapter in sorted(set(reference) | set(run), key=lambda c: CHAPTERS.index(c) if c in CHAPTERS else 99):
         ref_values = (reference.get(chapter) or {}).get("values", {})
         run_values = (run.get(chapter) or {}).get("values", {})
@@ -133,7 +166,7 @@ def compare(reference: dict[str, dict[str, Any]], run: dict[str, dict[str, Any]]
                                 "absent in " + ("reference" if r is None else "this run"), status))
                 continue
             diff, tol, status = compare_value(r["value"], n["value"], rule_for(f"{chapter}.{name}", kind, tolerances),
-                                              r.get("n"))
+                                              r.get("n"), full)
             rows.append(Row(chapter, name, kind, r["value"], n["value"], diff, tol, status))
     return rows
 
@@ -248,6 +281,21 @@ def check_against_reference(out_dir: Path, chapters: tuple[str, ...] = CHAPTERS)
     return not bad
 
 
+def course_distance_line(folder: Path, label: str = "?") -> str:
+    """The conclusion's four course criteria (pp) for the results in ``folder``, as a ``course_spread`` entry."""
+    from lab3.book.chapters.conclusion import course_distance
+
+    docs = load_set(folder)
+    missing = [c for c in ("baseline", "quantization", "pruning") if c not in docs]
+    if missing:
+        raise FileNotFoundError(f"{folder}: no results for {missing} (<chapter>.json); give a folder a run wrote, "
+                                "such as artifacts/reproduction")
+    dist = course_distance(docs)
+    values = ", ".join(f"{k}: {getattr(dist, k):.2f}" for k in ("full", "must_match_max", "quant_median",
+                                                                  "pruning_median"))
+    return f'  - {{numerics: "{label}", model: "{docs["baseline"].get("model_sha256", "?")[:8]}", {values}}}'
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line: choose the level of checking and run it."""
     parser = argparse.ArgumentParser(prog="python -m lab3.reproduce", description=__doc__.splitlines()[0])
@@ -259,9 +307,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="check only these chapters (default: all)")
     parser.add_argument("--compare-only", type=Path, metavar="DIR",
                         help="only compare the results in DIR with the reference (no pytest)")
+    parser.add_argument("--course-distance", type=Path, metavar="DIR",
+                        help="print the course distance of the results in DIR as a line for reference/tolerances.yaml")
+    parser.add_argument("--label", default="?", help="with --course-distance: the numerics setting DIR was run under")
     args = parser.parse_args(argv)
     numerics.pin()
     try:
+        if args.course_distance:
+            print(course_distance_line(args.course_distance, args.label))
+            return 0
         if args.set_reference:
             print(set_reference())
             return 0

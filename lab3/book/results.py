@@ -120,6 +120,23 @@ def load_tolerances(path: Path = TOLERANCES) -> dict[str, Any]:
     return doc
 
 
+CRITERIA = ("full", "must_match_max", "quant_median", "pruning_median")  # the course distance's (course.TARGETS)
+
+
+def course_spread(tolerances: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The course distance's criteria measured for the default recipe under other numerics (``course_spread``).
+
+    One entry per run: its numerics, model and the four criteria in pp; empty when the tolerances record none."""
+    tolerances = tolerances or load_tolerances()
+    entries = tolerances.get("course_spread") or []
+    for entry in entries:
+        missing = [k for k in ("numerics", *CRITERIA) if k not in entry]
+        if missing:
+            raise ValueError(f"{TOLERANCES}: a course_spread entry lacks {missing}: {entry}; "
+                             "`python -m lab3.reproduce --course-distance DIR` prints a complete one")
+    return [dict(e) for e in entries]
+
+
 def spread_pp(n: int | None = None, tolerances: dict[str, Any] | None = None) -> float:
     """The accuracy spread (pp) measured between machines, within which two candidates are the same choice.
 
@@ -133,9 +150,15 @@ def spread_pp(n: int | None = None, tolerances: dict[str, Any] | None = None) ->
 
 
 def cliff(tolerances: dict[str, Any] | None = None) -> float:
-    """The accuracy below which results sit on the cliff: any value there is what another machine may give."""
+    """The accuracy below which a chapter's best candidate sits on the cliff and ties every candidate there.
+
+    ``choice_cliff`` when the tolerances state it (their comparison tiers are then relative to full precision),
+    else the absolute edge of the cliff tier."""
     tolerances = tolerances or load_tolerances()
-    return float(next(t["below"] for t in tolerances["kinds"]["accuracy"]["tiers"] if "below" in t))
+    rule = tolerances["kinds"]["accuracy"]
+    if "choice_cliff" in rule:
+        return float(rule["choice_cliff"])
+    return float(next(t["below"] for t in rule["tiers"] if "below" in t))
 
 
 def tied_best(rows: Sequence[dict[str, Any]], best: dict[str, Any], spread_pp: float, label: str,

@@ -40,15 +40,29 @@ def ran_parameters(chapters: Sequence[str] = build.CHAPTERS) -> dict[str, dict[s
 
 def parameter_rows(ran: Mapping[str, Mapping[str, Any]], defaults: Mapping[str, Mapping[str, Any]],
                    descriptions: Mapping[str, Mapping[str, str]]) -> list[Row]:
-    """One row per parameter, the chapter named on its first; a value other than the default names the default."""
+    """One row per parameter, the chapter named on its first; a value other than the default names the default.
+
+    A parameter every chapter has with the same value, default and description (``model_path``) is one row,
+    under "every chapter", instead of one per chapter."""
+    def row(chapter: str, name: str, v: Any) -> Row:
+        default = defaults[chapter].get(name)
+        changed = "" if default == v else f" (default {report.parameter_text(default)})"
+        return {"chapter": "", "name": f"`{name}`", "value": report.parameter_text(v) + changed,
+                "what": descriptions[chapter].get(name, "")}
+
+    def same_everywhere(name: str) -> bool:
+        seen = {(repr(values.get(name)), repr(defaults[c].get(name)), descriptions[c].get(name, ""))
+                for c, values in ran.items()}
+        return len(ran) > 1 and all(name in values for values in ran.values()) and len(seen) == 1
+
+    first = next(iter(ran.values()), {})
+    shared = [name for name in first if same_everywhere(name)]
     rows = []
-    for chapter, values in ran.items():
-        chapter_defaults, said = defaults[chapter], descriptions[chapter]
-        for i, (name, v) in enumerate(values.items()):
-            changed = "" if chapter_defaults.get(name) == v else \
-                f" (default {report.parameter_text(chapter_defaults.get(name))})"
-            rows.append({"chapter": chapter if i == 0 else "", "name": f"`{name}`",
-                         "value": report.parameter_text(v) + changed, "what": said.get(name, "")})
+    for group, names in [("every chapter", {n: first[n] for n in shared}), *(
+            (chapter, {n: v for n, v in values.items() if n not in shared}) for chapter, values in ran.items())]:
+        chapter = next(iter(ran)) if group == "every chapter" else group
+        for i, (name, v) in enumerate(names.items()):
+            rows.append({**row(chapter, name, v), "chapter": group if i == 0 else ""})
     return rows
 
 
@@ -70,11 +84,19 @@ def show_parameters(ran: Mapping[str, Mapping[str, Any]]) -> None:
     report.markdown(small_print(table))
 
 
+def side_by_side(pairs: Sequence[tuple[str, str]]) -> list[Row]:
+    """(name, value) pairs in two columns of pairs, read down the left then the right: half the height in the PDF."""
+    half = (len(pairs) + 1) // 2
+    left, right = pairs[:half], pairs[half:]
+    return [{"p1": a[0], "v1": a[1], "p2": b[0] if b else "", "v2": b[1] if b else ""}
+            for a, b in zip(left, [*right, None])]
+
+
 def show_software(packages: Sequence[str] = PACKAGES) -> None:
     """The versions of the packages that built the report, and Python's."""
-    report.show_table([{"package": p, "version": version(p)} for p in packages] +
-                      [{"package": "python", "version": platform.python_version()}],
-                      [("package", "package", ""), ("version", "version", "")],
+    versions = [(p, version(p)) for p in packages] + [("python", platform.python_version())]
+    report.show_table(side_by_side(versions),
+                      [("p1", "package", ""), ("v1", "version", ""), ("p2", "package", ""), ("v2", "version", "")],
                       caption="The software that built this report.", name="tbl-r-software")
 
 
@@ -97,7 +119,8 @@ def numerics_rows(settings: Mapping[str, Any]) -> list[Row]:
 
 def show_numerics() -> None:
     """The numerical settings in force (lab3.base.numerics)."""
-    report.show_table(numerics_rows(numerics.describe()), [("name", "setting", ""), ("value", "value", "")],
+    rows = side_by_side([(r["name"], r["value"]) for r in numerics_rows(numerics.describe())])
+    report.show_table(rows, [("p1", "setting", ""), ("v1", "value", ""), ("p2", "setting", ""), ("v2", "value", "")],
                       caption="Numerical settings of this build (lab3.base.numerics).", name="tbl-r-numerics")
 
 
@@ -201,11 +224,15 @@ def timing_rows(timings: Mapping[str, Any]) -> list[Row]:
 
 def show_timings(timings_file: Path, meta: Mapping[str, Any]) -> None:
     """The build's stages and their times (when ``make report`` runs this appendix) and the model's training time."""
+    trained = (f"Training the model took {meta['train_seconds']:.0f} s when it was trained."
+               if meta.get("train_seconds") else "")
     if timings_file.is_file():
-        report.show_table(timing_rows(read_json(timings_file)), [("stage", "stage", ""), ("seconds", "seconds", ".1f"),
-                                                                 ("status", "what happened", "")],
-                          caption="Build stages and their times.", name="tbl-r-timings")
+        table = report.captioned(report.table(timing_rows(read_json(timings_file)),
+                                              [("stage", "stage", ""), ("seconds", "seconds", ".1f"),
+                                               ("status", "what happened", "")]),
+                                 " ".join(["Build stages and their times.", trained]).strip(), "tbl-r-timings")
+        report.markdown(small_print(table))
     else:
         print("this notebook was run outside `make report`: no build timings")
-    if meta.get("train_seconds"):
-        report.markdown(f"Training the model took {meta['train_seconds']:.0f} s when it was trained.")
+        if trained:
+            report.markdown(trained)
