@@ -61,6 +61,8 @@ def test_a_plain_jupyter_book_build_references_a_mathjax_that_exists(tmp_path):
         src = re.search(r'<script[^>]*src="([^"]*tex-chtml\.js)"', text)
         assert src, f"{page} loads no MathJax 3"
         assert (html / src.group(1)).resolve().is_file(), f"{page} loads {src.group(1)}, which is missing"
+        css = re.search(r'<link[^>]*href="([^"]*lab3\.css)[^"]*"', text)  # the caption rule for phones
+        assert css and (html / css.group(1)).is_file(), f"{page} does not load an existing lab3.css"
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js to run the search script's TeX reader")

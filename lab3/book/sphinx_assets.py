@@ -21,7 +21,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-STATIC = Path(__file__).with_name("static")  # lab3-search.js
+STATIC = Path(__file__).with_name("static")  # lab3-search.js, lab3.css (captions of wide tables on phones)
 MATHJAX_PACKAGE = "django-static-mathjax==3.2.2.1"
 MATHJAX_PATH = "mathjax/tex-chtml.js"  # relative to _static; the value of mathjax_path in _config.yml
 # what tex-chtml.js loads: itself, the TeX extensions it may autoload, the CHTML fonts
@@ -98,6 +98,7 @@ def setup(app: Any) -> dict[str, Any]:
     app.connect("html-page-context", _add_search_script, priority=100)
     app.connect("html-page-context", _dedupe, priority=900)
     app.connect("builder-inited", lambda a: a.config.html_static_path.append(str(STATIC)))
+    app.add_css_file("lab3.css")
     app.connect("builder-inited", _check_mathjax)
     app.connect("build-finished", _copy_assets)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -108,7 +108,8 @@ def show_course_distance(docs: Docs) -> None:
     measured = measured_spread(docs)
     verdicts = course_verdicts(dist, measured)
     rows = [{"what": COURSE_CRITERIA[k], "value": getattr(dist, k), "target": t, "ratio": getattr(dist, k) / t,
-             "range": value_range(dist, measured, k), "verdict": verdicts[k]} for k, t in course.TARGETS.items()]
+             "range": value_range(dist, measured, k).replace("–", "\u00a0to\u00a0"),  # unbroken in a narrow column
+             "verdict": verdicts[k]} for k, t in course.TARGETS.items()]
     columns = [("what", "criterion (pp)", ""), ("value", "this model", ".2f"), ("target", "target", "g"),
                ("ratio", "ratio", ".2f")]
     caption = "Distance of this model's lab tables from the course's (pp, whole test set)."
